@@ -1,0 +1,13 @@
+"""Inductive Bias Workbench explorer: `streamlit run apps/explorer.py` (the run store is $WORKBENCH_RUNS, default ./runs)."""
+from pathlib import Path
+
+import streamlit as st
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="Inductive Bias Workbench", page_icon="🧭", layout="wide")
+navigation = st.navigation([
+    st.Page(PAGES / "grokking.py", title="Grokking dynamics", icon="📈", default=True),
+    st.Page(PAGES / "runs.py", title="Run store", icon="🗄️"),
+])
+navigation.run()

@@ -1,0 +1,73 @@
+"""A real browser clicks through the explorer served by `streamlit run` on 127.0.0.1 and saves a screenshot."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import APPS, ARTIFACTS, ROOT
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def explorer(runs_root):
+    port = free_port()
+    env = dict(os.environ, WORKBENCH_RUNS=str(runs_root))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APPS / "explorer.py"), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("streamlit did not come up:\n" + server.stdout.read1().decode())
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./dev test installs it)")
+def test_click_through_explorer(explorer):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(explorer)
+        # A fresh store: the page trains its small default experiment, then draws the charts.
+        page.get_by_text("Grokking dynamics").first.wait_for(timeout=30_000)
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=120_000)
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+
+        page.get_by_role("link", name="Run store").click()
+        page.get_by_text("Run store").first.wait_for()
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "explorer-runs.png"), full_page=True)
+
+        page.get_by_role("link", name="Grokking dynamics").click()
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=60_000)
+        assert page.get_by_text("Traceback").count() == 0
+        browser.close()
+    assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000

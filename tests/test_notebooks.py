@@ -1,0 +1,38 @@
+"""A papermill smoke run of every experiment notebook, through `workbench run` as a user would start it."""
+import json
+
+import pytest
+
+from conftest import NBS
+from workbench.cli import main
+from workbench.runs import RunStore
+
+
+def experiment_notebooks():
+    "Notebooks with a cell tagged `parameters` (papermill's marker) are experiments."
+    found = []
+    for nb in sorted(NBS.glob("[0-9]*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        if any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells):
+            found.append(nb)
+    return found
+
+
+def test_there_are_experiment_notebooks():
+    names = [nb.name for nb in experiment_notebooks()]
+    assert "12_grokking.ipynb" in names and "13_grokking_critical_ratio.ipynb" in names
+
+
+@pytest.mark.parametrize("nb", experiment_notebooks(), ids=lambda p: p.stem)
+def test_smoke_run(nb, runs_root):
+    assert main(["run", str(nb), "--smoke", "--runs", str(runs_root)]) == 0
+    store = RunStore(runs_root)
+    notebook_runs = store.runs(experiment=nb.stem.split("_", 1)[1])
+    top = notebook_runs[notebook_runs.parent_id.isna()]
+    assert len(top) == 1
+    run = top.iloc[0]
+    assert run.status == "finished", run.error
+    assert run.params["smoke"] is True
+    assert (store.artifact_dir(run.run_id) / "executed.ipynb").exists()
+    # the notebook recorded results, not just a status
+    assert run.summary, "the experiment notebook stored no summary"
