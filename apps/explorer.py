@@ -5,9 +5,9 @@ import streamlit as st
 
 PAGES = Path(__file__).parent / "pages"
 
-st.set_page_config(page_title="Inductive Bias Workbench", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Inductive Bias Workbench", page_icon=":material/biotech:", layout="wide")
 navigation = st.navigation([
-    st.Page(PAGES / "grokking.py", title="Grokking dynamics", icon="📈", default=True),
-    st.Page(PAGES / "runs.py", title="Run store", icon="🗄️"),
+    st.Page(PAGES / "grokking.py", title="Grokking dynamics", icon=":material/insights:", default=True),
+    st.Page(PAGES / "runs.py", title="Run store", icon=":material/storage:"),
 ])
 navigation.run()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import APPS, ARTIFACTS, ROOT
+from workbench.runs import RunStore
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
@@ -48,17 +49,21 @@ def explorer(runs_root):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./dev test installs it)")
-def test_click_through_explorer(explorer):
+def test_click_through_explorer(explorer, runs_root):
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.goto(explorer)
-        # A fresh store: the page trains its small default experiment, then draws the charts.
+        # A fresh store: the page trains its small default experiment (live chart), then draws the run's charts.
         page.get_by_text("Grokking dynamics").first.wait_for(timeout=30_000)
-        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=120_000)
+        page.get_by_text("Inside a run").wait_for(timeout=180_000)
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        charts.nth(3).wait_for(timeout=30_000)  # curves, two spectrum heatmaps, energies
         assert page.get_by_text("Traceback").count() == 0
         page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+        store = RunStore(runs_root)
+        assert list(store.runs(experiment="grokking").status) == ["finished"]
 
         page.get_by_role("link", name="Run store").click()
         page.get_by_text("Run store").first.wait_for()
@@ -67,7 +72,15 @@ def test_click_through_explorer(explorer):
         page.screenshot(path=str(ARTIFACTS / "explorer-runs.png"), full_page=True)
 
         page.get_by_role("link", name="Grokking dynamics").click()
-        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=60_000)
+        page.get_by_text("Inside a run").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Train").click()  # a second run from the sidebar's default sliders
+        for _ in range(300):
+            if list(store.runs(experiment="grokking").status) == ["finished", "finished"]:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the run started from the sidebar did not finish: {store.runs(experiment='grokking')}")
+        page.get_by_text("Inside a run").wait_for(timeout=60_000)
         assert page.get_by_text("Traceback").count() == 0
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000

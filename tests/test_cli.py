@@ -48,6 +48,16 @@ def test_bad_values_are_rejected_before_a_run_exists(toy, runs_root, capsys, nam
     assert (code, expected in err, runs_root.exists()) == (2, True, False), err
 
 
+def test_unparseable_parameter_line_is_refused(toy, runs_root, capsys):
+    nb = nbformat.read(toy, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\nratios = '1,2'  # multiples of n_crit = 2.7 M ln M"
+    nbformat.write(nb, toy)
+    code, out, err = workbench(capsys, "run", toy, "--runs", runs_root)
+    assert code == 2 and "papermill cannot parse the parameters ['ratios']" in err, err
+    assert not runs_root.exists()
+
+
 def test_missing_or_ambiguous_notebook(tmp_path, toy, failing, runs_root, capsys, monkeypatch):
     code, out, err = workbench(capsys, "run", tmp_path / "nope.ipynb", "--runs", runs_root)
     assert code == 2 and "nope.ipynb' does not exist" in err

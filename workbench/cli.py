@@ -83,8 +83,17 @@ def notebook_parameters(notebook: str | Path) -> dict:
     cells = [c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
     if not cells:
         raise ParameterError(f"{notebook} has no cell tagged 'parameters': it is not an experiment notebook")
+    found = PythonTranslator.inspect(cells[0])
+    # Papermill skips (with only a log line) assignments it cannot parse, e.g. a comment containing '=';
+    # such a parameter could then never be set, so refuse the notebook instead.
+    assigned = [t.id for node in ast.parse(cells[0].source).body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)]
+    unparsed = sorted(set(assigned) - {p.name for p in found})
+    if unparsed:
+        raise ParameterError(f"{notebook.name}: papermill cannot parse the parameters {unparsed}; keep each on one "
+                             "line as `name = literal  # comment`, with no '=' in the comment")
     defaults = {}
-    for p in PythonTranslator.inspect(cells[0]):
+    for p in found:
         try:
             defaults[p.name] = ast.literal_eval(p.default)
         except (ValueError, SyntaxError):

@@ -18,9 +18,11 @@ def stage_rules(stages: dict[str, int | None]) -> alt.Chart | None:
     marks = pd.DataFrame([{"stage": k, "step": v} for k, v in stages.items() if v is not None])
     if marks.empty:
         return None
+    marks["label_y"] = 10 + 11 * np.arange(len(marks))  # stagger the labels (pixels): nearby stages would overlap
     base = alt.Chart(marks).encode(x="step:Q")
     rule = base.mark_rule(strokeDash=[4, 3], color="gray")
-    text = base.mark_text(align="left", dx=3, dy=-4, color="gray", baseline="bottom").encode(text="stage:N", y=alt.value(8))
+    text = base.mark_text(align="left", dx=3, color="gray", fontSize=10).encode(
+        text="stage:N", y=alt.Y("label_y:Q", scale=None, axis=None))
     return rule + text
 
 

@@ -1,18 +1,15 @@
 """Grokking dynamics (Li2): start runs from sliders with live progress, compare stored runs, look inside one."""
-from dataclasses import asdict
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from workbench.dynamics.grokking import GrokkingConfig, detect_stages, load_snapshots, train_grokking
+from workbench.dynamics.grokking import GROKKING_EXPERIMENT, GrokkingConfig, detect_stages, load_snapshots, run_grokking
 from workbench.dynamics.groups import critical_train_size, group_from_spec
 from workbench.runs import RunStore
 from workbench.viz import metric_curves, node_curves, spectrum_heatmap, spectrum_over_time
 
-EXPERIMENT = "grokking"
 # The first-start experiment: small enough for a few seconds on a laptop CPU, large enough to grok.
-DEFAULT_CONFIG = GrokkingConfig(group="Z23", train_fraction=0.9, width=256, steps=2000, log_every=20, snapshot_every=100)
+DEFAULT_CONFIG = GrokkingConfig(group="Z23", train_fraction=0.5, width=256, steps=2000, log_every=20, snapshot_every=100)
 CURVES = ["train_acc", "test_acc", "train_loss", "test_loss", "fourier_entropy_median", "energy_median"]
 
 st.title("Grokking dynamics")
@@ -32,10 +29,9 @@ def train(config: GrokkingConfig) -> str:
             df = pd.DataFrame(history).melt(id_vars="step", value_vars=["train_acc", "test_acc"], var_name="name")
             live.altair_chart(metric_curves(df.assign(run_id="live"), ["train_acc", "test_acc"], columns=2, height=140), width="content")
 
-    with store.create_run(EXPERIMENT, asdict(config), seed=config.seed) as run:
-        train_grokking(config, run=run, callback=show)
+    outcome = run_grokking(config, root=store.root, callback=show)
     live.empty()
-    return run.id
+    return outcome["run_id"]
 
 
 # ---- sidebar: a new run from sliders -------------------------------------------------------------
@@ -51,7 +47,7 @@ with st.sidebar.form("new_run"):
     else:
         spec = f"D{st.slider('n', 3, 30, 7)}"
     critical = st.checkbox("training set at the critical size n ≈ 2.7482·M·ln M", value=False)
-    train_fraction = st.slider("training fraction", 0.05, 0.95, 0.9, 0.05, disabled=critical)
+    train_fraction = st.slider("training fraction", 0.05, 0.95, 0.5, 0.05, disabled=critical)
     width = st.select_slider("hidden width K", [32, 64, 128, 256, 512, 1024], value=256)
     weight_decay = st.select_slider("weight decay", [0.0, 1e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3], value=1e-4)
     activation = st.selectbox("activation", ["sqr", "relu", "silu", "relusqr"])
@@ -68,23 +64,26 @@ st.sidebar.caption(f"{spec}: |G| = {group.order}, {group.order ** 2} pairs, crit
                    f"({n_crit / group.order ** 2:.1%} of the pairs)")
 
 if submitted:
-    config = GrokkingConfig(group=spec, train_fraction=None if critical else train_fraction, critical=critical,
+    config = GrokkingConfig(group=spec, train_fraction=train_fraction, critical=critical,
                             width=width, weight_decay=weight_decay, activation=activation, optimizer=optimizer,
                             loss=loss, lr=lr, steps=steps, seed=int(seed), log_every=max(steps // 200, 1),
                             snapshot_every=max(steps // 40, 1))
-    st.session_state["selected"] = [train(config)]
+    st.session_state["grokking_runs"] = [train(config)]
 
-runs = store.runs(experiment=EXPERIMENT)
+runs = store.runs(experiment=GROKKING_EXPERIMENT)
 if runs.empty:
-    with st.status("First start: training a small default experiment (Z₂₃, a few seconds)…", expanded=True):
-        st.session_state["selected"] = [train(DEFAULT_CONFIG)]
-    runs = store.runs(experiment=EXPERIMENT)
+    with st.status("First start: training a small default experiment (Z₂₃, half of the pairs, 2,000 steps: about ten seconds on a laptop CPU)…", expanded=True) as first:
+        st.session_state["grokking_runs"] = [train(DEFAULT_CONFIG)]
+        first.update(label="First start: trained the default experiment; start more from the sidebar.", state="complete", expanded=False)
+    runs = store.runs(experiment=GROKKING_EXPERIMENT)
 
 # ---- compare stored runs -----------------------------------------------------------------------------
 labels = {r.run_id: f"{r.run_id} · {r.status} · {r.params.get('group')} frac={r.params.get('train_fraction')} "
                     f"K={r.params.get('width')} wd={r.params.get('weight_decay')}" for r in runs.itertuples()}
-default = [r for r in st.session_state.get("selected", []) if r in labels] or list(runs.run_id[:1])
-selected = st.multiselect("runs", list(labels), default=default, format_func=labels.get, key="grokking_runs")
+# A new run (or a first visit) selects itself; otherwise the widget keeps the user's choice.
+kept = [r for r in st.session_state.get("grokking_runs", []) if r in labels]
+st.session_state["grokking_runs"] = kept if "grokking_runs" in st.session_state else list(runs.run_id[:1])
+selected = st.multiselect("runs", list(labels), format_func=labels.get, key="grokking_runs")
 if not selected:
     st.info("Pick one or more runs to compare.")
     st.stop()
@@ -95,11 +94,12 @@ st.subheader("Training curves")
 if metrics.empty:
     st.info("The selected runs logged no metrics yet.")
 else:
-    marks = {k: v for k, v in stages.items() if k in ("memorised", "independent", "interactive", "generalised")}
+    marks = {"memorised": stages["memorization_step"], "independent": stages["independent_start"],
+             "interactive": stages["interactive_start"], "generalised": stages["generalization_step"]}
     st.caption("Dashed rules: stages detected in " + selected[0] + ": "
                + ", ".join(f"{k} at step {v}" for k, v in marks.items() if v is not None))
     st.altair_chart(metric_curves(metrics, [n for n in CURVES if n in set(metrics.name)], stages=marks, columns=3,
-                                  width=300), width="content")
+                                  width=230, height=150), width="content")
     summary = runs.set_index("run_id").loc[selected, ["status", "duration_s"]]
     st.dataframe(summary.join(pd.DataFrame({r: store.get(r)["summary"] for r in selected}).T), width="stretch")
 
@@ -114,7 +114,7 @@ steps_logged = snapshots["steps"]
 at = st.select_slider("snapshot step", list(steps_logged), value=int(steps_logged[-1]), key="grokking_snapshot")
 i = int(np.searchsorted(steps_logged, at))
 left, right = st.columns(2)
-left.altair_chart(spectrum_heatmap(snapshots["power"][i], list(snapshots["labels"]),
+left.altair_chart(spectrum_heatmap(snapshots["power"][i], list(snapshots["irrep_labels"]),
                                    title=f"hidden nodes' Fourier power at step {at}"), width="stretch")
-right.altair_chart(spectrum_over_time(steps_logged, snapshots["power"], list(snapshots["labels"])), width="stretch")
-st.altair_chart(node_curves(steps_logged, snapshots["energy"], name="energy E(w)"), width="stretch")
+right.altair_chart(spectrum_over_time(steps_logged, snapshots["power"], list(snapshots["irrep_labels"])), width="stretch")
+st.altair_chart(node_curves(steps_logged, snapshots["energy_unit"], name="unit energy E(w/|w|)"), width="stretch")

@@ -17,7 +17,7 @@ if runs.empty:
 left, right = st.columns(2)
 experiments = left.multiselect("experiment", sorted(runs.experiment.unique()), key="runs_experiments")
 statuses = right.multiselect("status", list(RUN_STATUSES), key="runs_statuses")
-shown = runs[(runs.experiment.isin(experiments) if experiments else True) & (runs.status.isin(statuses) if statuses else True)]
+shown = store.runs(experiment=experiments or None, status=statuses or None)
 
 counts = shown.status.value_counts()
 for col, status in zip(st.columns(len(RUN_STATUSES)), RUN_STATUSES):
