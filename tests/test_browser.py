@@ -62,6 +62,8 @@ def test_click_through_explorer(explorer, runs_root):
         charts.nth(3).wait_for(timeout=30_000)  # curves, two spectrum heatmaps, energies
         assert page.get_by_text("Traceback").count() == 0
         page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+        charts.nth(3).scroll_into_view_if_needed()  # Streamlit scrolls inside the page: show the spectra too
+        page.screenshot(path=str(ARTIFACTS / "explorer-inside-a-run.png"))
         store = RunStore(runs_root)
         assert list(store.runs(experiment="grokking").status) == ["finished"]
 

@@ -54,7 +54,7 @@ def node_order(power: np.ndarray) -> np.ndarray:
 
 
 def spectrum_heatmap(power: np.ndarray, labels: list[str] | None = None, max_nodes: int = 128,
-                     title: str = "power spectrum of hidden nodes") -> alt.Chart:
+                     title: str = "power spectrum of hidden nodes", height: int = 320) -> alt.Chart:
     "Heatmap of a (nodes x frequencies) power array; nodes sorted by `node_order`, at most `max_nodes` shown."
     power = np.asarray(power, dtype=float)
     if power.ndim != 2:
@@ -64,19 +64,23 @@ def spectrum_heatmap(power: np.ndarray, labels: list[str] | None = None, max_nod
     nodes, freqs = np.meshgrid(np.arange(len(order)), np.arange(power.shape[1]), indexing="ij")
     df = pd.DataFrame({"node": nodes.ravel(), "frequency": np.array(labels)[freqs.ravel()],
                        "power": power[order][nodes.ravel(), freqs.ravel()]})
-    return alt.Chart(df, title=title).mark_rect().encode(
+    return alt.Chart(df, title=title, height=height).mark_rect().encode(
         x=alt.X("frequency:N", sort=labels), y=alt.Y("node:O", axis=alt.Axis(labels=False, ticks=False), title="node (sorted)"),
         color=alt.Color("power:Q", scale=alt.Scale(scheme="viridis")), tooltip=["node", "frequency", alt.Tooltip("power:Q", format=".3f")])
 
 
 def spectrum_over_time(steps: np.ndarray, power: np.ndarray, labels: list[str] | None = None,
-                       title: str = "mean power per frequency over training") -> alt.Chart:
-    "Heatmap of step x frequency: the power of each frequency averaged over nodes, from a (steps x nodes x frequencies) array."
+                       weights: np.ndarray | None = None,
+                       title: str = "share of power per frequency over training") -> alt.Chart:
+    "Heatmap of step x frequency from a (steps x nodes x frequencies) array: each frequency's power averaged over nodes, weighted by `weights` (steps x nodes)."
     power = np.asarray(power, dtype=float)
     if power.ndim != 3 or power.shape[0] != len(steps):
         raise ValueError(f"power must be (steps x nodes x frequencies) with {len(steps)} steps, got shape {power.shape}")
+    weights = np.ones(power.shape[:2]) if weights is None else np.asarray(weights, dtype=float)
+    if weights.shape != power.shape[:2]:
+        raise ValueError(f"weights must be (steps x nodes) = {power.shape[:2]}, got shape {weights.shape}")
     labels = list(labels) if labels is not None else [str(k) for k in range(power.shape[2])]
-    mean = power.mean(axis=1)
+    mean = (power * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True).clip(min=1e-30)
     s, f = np.meshgrid(np.arange(len(steps)), np.arange(mean.shape[1]), indexing="ij")
     df = pd.DataFrame({"step": np.asarray(steps)[s.ravel()], "frequency": np.array(labels)[f.ravel()], "power": mean[s.ravel(), f.ravel()]})
     return alt.Chart(df, title=title).mark_rect().encode(

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from workbench.dynamics.grokking import GROKKING_EXPERIMENT, GrokkingConfig, detect_stages, load_snapshots, run_grokking
+from workbench.dynamics.grokking import ALIVE_NORM, GROKKING_EXPERIMENT, GrokkingConfig, detect_stages, load_snapshots, run_grokking
 from workbench.dynamics.groups import critical_train_size, group_from_spec
 from workbench.runs import RunStore
 from workbench.viz import metric_curves, node_curves, spectrum_heatmap, spectrum_over_time
@@ -114,7 +114,10 @@ steps_logged = snapshots["steps"]
 at = st.select_slider("snapshot step", list(steps_logged), value=int(steps_logged[-1]), key="grokking_snapshot")
 i = int(np.searchsorted(steps_logged, at))
 left, right = st.columns(2)
-left.altair_chart(spectrum_heatmap(snapshots["power"][i], list(snapshots["irrep_labels"]),
-                                   title=f"hidden nodes' Fourier power at step {at}"), width="stretch")
-right.altair_chart(spectrum_over_time(steps_logged, snapshots["power"], list(snapshots["irrep_labels"])), width="stretch")
+# Weight decay shrinks most nodes to ~0; their normalised spectra are noise, so show the surviving ones.
+alive = snapshots["norm"][i] >= ALIVE_NORM * snapshots["norm"][i].max()
+left.altair_chart(spectrum_heatmap(snapshots["power"][i][alive], list(snapshots["irrep_labels"]),
+                                   title=f"Fourier power of the {alive.sum()} surviving nodes at step {at}"), width="stretch")
+right.altair_chart(spectrum_over_time(steps_logged, snapshots["power"], list(snapshots["irrep_labels"]),
+                                      weights=snapshots["norm"] ** 2), width="stretch")
 st.altair_chart(node_curves(steps_logged, snapshots["energy_unit"], name="unit energy E(w/|w|)"), width="stretch")

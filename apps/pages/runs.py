@@ -20,8 +20,7 @@ statuses = right.multiselect("status", list(RUN_STATUSES), key="runs_statuses")
 shown = store.runs(experiment=experiments or None, status=statuses or None)
 
 counts = shown.status.value_counts()
-for col, status in zip(st.columns(len(RUN_STATUSES)), RUN_STATUSES):
-    col.metric(status, int(counts.get(status, 0)))
+st.markdown(" · ".join(f"**{int(counts.get(status, 0))}** {status}" for status in RUN_STATUSES))
 
 table = shown[["run_id", "experiment", "status", "started_at", "duration_s", "parent_id"]].copy()
 table["params"] = shown.params.map(lambda p: ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("run_id", "runs_root")))
@@ -35,7 +34,8 @@ if chosen:
         st.info("These runs logged no metrics.")
     else:
         names = sorted(metrics.name.unique())
-        picked = st.multiselect("metrics", names, default=names[:4], key="runs_metric_names")
+        preferred = [n for n in ("train_acc", "test_acc", "train_loss", "test_loss") if n in names] or names[:4]
+        picked = st.multiselect("metrics", names, default=preferred, key="runs_metric_names")
         if picked:
             st.altair_chart(metric_curves(metrics, picked), width="content")
 
