@@ -72,7 +72,7 @@ if submitted:
 
 runs = store.runs(experiment=GROKKING_EXPERIMENT)
 if runs.empty:
-    with st.status("First start: training a small default experiment (Z₂₃, half of the pairs, 2,000 steps: about ten seconds on a laptop CPU)…", expanded=True) as first:
+    with st.status("First start: training a small default experiment (Z₂₃, half of the pairs, 2,000 steps: about 5 s on a 2-core CPU)…", expanded=True) as first:
         st.session_state["grokking_runs"] = [train(DEFAULT_CONFIG)]
         first.update(label="First start: trained the default experiment; start more from the sidebar.", state="complete", expanded=False)
     runs = store.runs(experiment=GROKKING_EXPERIMENT)
