@@ -1,0 +1,140 @@
+"""Tests of workbench.kernels.na2d_triton.
+
+`@triton.jit` reads TRITON_INTERPRET when the kernels are defined, i.e. when the module is first imported, and pytest
+imports many test files into one process; so every check runs in a fresh Python with the environment it needs."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def run_python(code: str, tmp_path, **env) -> str:
+    "Run `code` in a fresh interpreter with TRITON_INTERPRET unset unless given in `env`; fail with its stderr."
+    base = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    base["TRITON_CACHE_DIR"] = str(tmp_path / "triton-cache")  # compile for real, not from an earlier run's cache
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**base, **env}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return out.stdout
+
+
+def test_kernels_match_the_reference_in_the_interpreter(tmp_path):
+    code = """
+    import torch
+    from workbench.kernels.na2d import na2d_av_reference
+    from workbench.kernels.na2d_triton import na2d_av_triton, triton_available
+
+    assert triton_available("cpu")
+    g = torch.Generator().manual_seed(0)
+    # non-square maps, K == H == W, c not a power of two, several pixel blocks per (b, g)
+    for B, G, H, W, c, k in [(1, 2, 5, 6, 3, 3), (2, 1, 7, 7, 4, 5), (1, 1, 5, 5, 2, 5), (1, 2, 9, 8, 16, 7),
+                             (1, 1, 20, 13, 5, 3)]:
+        a = torch.randn(B, G, H, W, k * k, generator=g, dtype=torch.float64).softmax(-1)
+        v = torch.randn(B, G, H, W, c, generator=g, dtype=torch.float64)
+        go = torch.randn(B, G, H, W, c, generator=g, dtype=torch.float64)
+        a32, v32 = a.float().requires_grad_(), v.float().requires_grad_()
+        out = na2d_av_triton(a32, v32, k)
+        out.backward(go.float())
+        a.requires_grad_(), v.requires_grad_()
+        ref = na2d_av_reference(a, v, k)
+        ref.backward(go)
+        for got, want in [(out, ref), (a32.grad, a.grad), (v32.grad, v.grad)]:
+            torch.testing.assert_close(got, want.float(), rtol=0, atol=1e-5)
+    print("ok")
+    """
+    assert run_python(code, tmp_path, TRITON_INTERPRET="1").strip() == "ok"
+
+
+def test_cpu_tensors_without_the_interpreter_are_refused(tmp_path):
+    code = """
+    import torch
+    from workbench.kernels.na2d_triton import na2d_av_triton, triton_available
+
+    assert not triton_available("cpu")
+    try:
+        na2d_av_triton(torch.rand(1, 1, 5, 5, 9), torch.rand(1, 1, 5, 5, 2), 3)
+    except RuntimeError as e:
+        assert "CUDA tensors (got cpu tensors)" in str(e) and "TRITON_INTERPRET=1" in str(e), e
+    else:
+        raise AssertionError("no error")
+    print("ok")
+    """
+    assert run_python(code, tmp_path).strip() == "ok"
+
+
+def test_the_module_imports_without_triton(tmp_path):
+    code = """
+    import sys
+    sys.modules["triton"] = None  # as on CPU-only PyTorch wheels: `import triton` raises ImportError
+    import torch
+    from workbench.kernels.na2d_triton import na2d_av_triton, triton_available
+
+    assert not triton_available("cuda") and not triton_available("cpu")
+    try:
+        na2d_av_triton(torch.rand(1, 1, 5, 5, 9), torch.rand(1, 1, 5, 5, 2), 3)
+    except RuntimeError as e:
+        assert "Triton, which is not installed" in str(e), e
+    else:
+        raise AssertionError("no error")
+    print("ok")
+    """
+    assert run_python(code, tmp_path, TRITON_INTERPRET="1").strip() == "ok"
+
+
+def test_kernels_compile_for_sm90(tmp_path):
+    "The interpreter never compiles; build every kernel for an H100 ahead of time (no GPU needed), as the launchers call it."
+    pytest.importorskip("triton")
+    code = """
+    import torch
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    import workbench.kernels.na2d_triton as m
+
+    TYPES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32", torch.float64: "fp64"}
+    KERNELS = ["_na2d_av_fwd_kernel", "_na2d_av_bwd_attn_kernel", "_na2d_av_bwd_value_kernel"]
+
+
+    class Recorder:
+        "Stands in for a kernel: `kernel[grid](*args, **constexprs)` records the call instead of launching."
+        def __init__(self, kernel):
+            self.kernel, self.calls = kernel, []
+
+        def __getitem__(self, grid):
+            return lambda *args, **constexprs: self.calls.append((args, constexprs))
+
+
+    def build(kernel, args, constexprs):
+        "PTX for sm_90, specialised as a launch with `args` is: ints equal to 1 become constants, multiples of 16 and (16-byte aligned) pointers are marked divisible by 16."
+        sig, attrs, constexprs = {}, {}, dict(constexprs)
+        for n, (name, arg) in enumerate(zip(kernel.arg_names, args)):
+            if isinstance(arg, torch.Tensor):
+                sig[name], attrs[(n,)] = "*" + TYPES[arg.dtype], [["tt.divisibility", 16]]
+            elif arg == 1:
+                sig[name], constexprs[name] = "constexpr", 1
+            else:
+                sig[name] = "i32"
+                if arg % 16 == 0:
+                    attrs[(n,)] = [["tt.divisibility", 16]]
+        sig.update({name: "constexpr" for name in kernel.arg_names[len(args):]})
+        src = ASTSource(kernel, sig, constexprs, attrs)
+        return triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4}).asm["ptx"]
+
+
+    recorders = {name: Recorder(getattr(m, name)) for name in KERNELS}
+    for name, rec in recorders.items():
+        setattr(m, name, rec)
+    for dtype, (c, k) in [(torch.float16, (16, 13)), (torch.float16, (14, 7)), (torch.bfloat16, (16, 7)),
+                          (torch.float32, (128, 3)), (torch.float64, (16, 5))]:
+        attn, value = torch.rand(2, 4, 28, 28, k * k, dtype=dtype), torch.rand(2, 4, 28, 28, c, dtype=dtype)
+        m._forward(attn, value, k), m._backward_attn(value, value, k), m._backward_value(value, attn, k)
+    for name, rec in recorders.items():
+        for args, constexprs in rec.calls:
+            ptx = build(rec.kernel, args, constexprs)
+            if args[1].dtype == torch.float16 and args[6] == 16:  # 32-byte channel rows: 128-bit vector loads
+                assert "ld.global.v4" in ptx, name
+    print(sum(len(rec.calls) for rec in recorders.values()))
+    """
+    assert run_python(code, tmp_path).strip() == "15"
