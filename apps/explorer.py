@@ -9,5 +9,6 @@ st.set_page_config(page_title="Inductive Bias Workbench", page_icon=":material/b
 navigation = st.navigation([
     st.Page(PAGES / "grokking.py", title="Grokking dynamics", icon=":material/insights:", default=True),
     st.Page(PAGES / "runs.py", title="Run store", icon=":material/storage:"),
+    st.Page(PAGES / "top_down.py", title="Top-down maps", icon=":material/center_focus_strong:"),
 ])
 navigation.run()

@@ -2,11 +2,15 @@
 from dataclasses import replace
 
 import pytest
+import timm
+import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import APPS
 from workbench.dynamics.grokking import GrokkingConfig, train_grokking
+from workbench.models.overlock import to_official_state_dict
 from workbench.runs import RunStore
+from workbench.training import save_checkpoint
 
 PAGES = sorted((APPS / "pages").glob("*.py"))
 TINY = GrokkingConfig(group="Z7", train_fraction=0.8, width=32, steps=60, log_every=5, snapshot_every=20)
@@ -19,15 +23,18 @@ def tiny_run(store: RunStore, **changes) -> str:
     return run.id
 
 
-def run_app(path, timeout=60) -> AppTest:
+def run_app(path, timeout=60, **state) -> AppTest:
+    "Run the page at `path` once, with widget values `state` (key -> value) set before the run."
     at = AppTest.from_file(str(path), default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
 def test_every_page_is_tested():
-    assert {p.stem for p in PAGES} == {"grokking", "runs"}
+    assert {p.stem for p in PAGES} == {"grokking", "runs", "top_down"}
 
 
 def test_explorer_entry_point_renders(runs_root):
@@ -76,3 +83,55 @@ def test_grokking_page_trains_from_sliders(runs_root):
     assert newest.params["group"] == "Z11" and newest.params["width"] == 32 and newest.params["steps"] == 200
     assert newest.status == "finished"
     assert at.multiselect(key="grokking_runs").value == [newest.run_id]
+
+
+TOP_DOWN = APPS / "pages" / "top_down.py"
+TINY_OVERLOCK = dict(depth=[1, 1, 1, 1], sub_depth=[1, 1], embed_dim=[16, 32, 32, 48], sub_num_heads=[2, 2],
+                     projection=32, num_classes=10, in_chans=1)
+
+
+def tiny_overlock_run(store: RunStore) -> str:
+    "An overlock_digits run whose model.pt, saved as nbs/33_overlock_digits.ipynb does, is a tiny grey 32-px OverLoCK."
+    torch.manual_seed(0)
+    model = timm.create_model("overlock_xt", **TINY_OVERLOCK)
+    with store.create_run("overlock_digits", {"model": "overlock_xt"}) as run:
+        save_checkpoint(store.artifact_dir(run.id) / "model.pt", model, "overlock_xt", TINY_OVERLOCK,
+                        input_size=(1, 32, 32), classes=[str(d) for d in range(10)], test_acc=0.1)
+    return run.id
+
+
+def test_top_down_page_default_renders(runs_root):
+    at = run_app(TOP_DOWN, timeout=120)
+    assert at.title[0].value == "Top-down maps"
+    assert len(at.get("vega_lite_chart")) == 6  # overview, affinity, regions, gate, context, hover kernels
+    assert len(at.dataframe[0].value) == 5  # ImageNet top-5 of the random-init OverLoCK-XT
+    at.slider(key="td_region_row").set_value(0).run()
+    at.radio(key="td_which").set_value("small").run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_top_down_page_stored_run_needs_a_run(runs_root):
+    tiny_run(RunStore(runs_root))  # a run of another experiment does not count
+    at = run_app(TOP_DOWN, td_model_source="stored run")
+    assert "No stored run of the *overlock_digits* experiment" in at.info[0].value
+
+
+def test_top_down_page_stored_run(runs_root):
+    run_id = tiny_overlock_run(RunStore(runs_root))
+    at = run_app(TOP_DOWN, td_model_source="stored run", td_source="sample photos")
+    assert at.sidebar.selectbox(key="td_run").value == run_id
+    assert "1 x 32 x 32 px" in at.sidebar.caption[0].value  # the photo is converted to the run's grey 32-px input
+    assert len(at.get("vega_lite_chart")) == 7  # class probabilities, then the six maps
+
+
+def test_top_down_page_official_checkpoint(runs_root, tmp_path):
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    at = run_app(TOP_DOWN, td_model_source="official checkpoint file", td_official_path=str(broken))
+    assert "Could not load the model" in at.error[0].value
+    official = tmp_path / "overlock_xt_in1k_224.pth"
+    torch.manual_seed(0)
+    torch.save({"model": to_official_state_dict(timm.create_model("overlock_xt"))}, official)
+    at.sidebar.text_input(key="td_official_path").set_value(str(official)).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert len(at.get("vega_lite_chart")) == 6

