@@ -99,8 +99,9 @@ def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     order, cursor = torch.randperm(len(images), generator=generator), 0
     metrics: dict[str, float] = {}
     model.train()
-    started = time.perf_counter()
+    train_seconds = 0.0  # evaluation excluded, so that images_per_s is the training throughput
     for step in progress(range(config.steps), desc="train", disable=not progress_bar):
+        started = time.perf_counter()
         if cursor + config.batch_size > len(images):  # next epoch: a fresh permutation
             order, cursor = torch.randperm(len(images), generator=generator), 0
         idx = order[cursor:cursor + config.batch_size]
@@ -115,13 +116,14 @@ def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         if config.clip_grad:
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
         optimizer.step()
+        train_seconds += time.perf_counter() - started
         metrics = {"train_loss": loss.item(), "train_acc": (_main_logits(output).argmax(1) == y).float().mean().item(),
                    "lr": optimizer.param_groups[0]["lr"]}
         last = step == config.steps - 1
         if test is not None and (last or (config.eval_every and (step + 1) % config.eval_every == 0)):
             result = evaluate(model, *test, transform=transform)
             metrics |= {"test_loss": result["loss"], "test_acc": result["acc"]}
-        metrics["images_per_s"] = (step + 1) * config.batch_size / (time.perf_counter() - started)
+        metrics["images_per_s"] = (step + 1) * config.batch_size / train_seconds
         if run is not None:
             run.log(step + 1, **metrics)
     return metrics
@@ -147,5 +149,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(checkpoint, dict) or "model_name" not in checkpoint:
         raise ParameterError(f"path={str(path)!r} was not written by save_checkpoint (no model_name)")
     model = timm.create_model(checkpoint["model_name"], **checkpoint["model_kwargs"])
-    model.load_state_dict(checkpoint["state_dict"])
+    state_dict = checkpoint["state_dict"]
+    if hasattr(model, "reparameterize") and set(state_dict) != set(model.state_dict()):
+        model.reparameterize()  # saved in its deployed (reparameterized) form, e.g. OverLoCK after reparameterize()
+    model.load_state_dict(state_dict)
     return model.eval(), checkpoint["info"]

@@ -144,7 +144,11 @@ def na2d_av_lean(attn: torch.Tensor, value: torch.Tensor, kernel_size: int,
     "Clamped-window neighbourhood aggregation by grouped matmuls, O(input + output) memory; `spread` overrides the grouping."
     check_na2d_inputs(attn, value, kernel_size)
     H, W = value.shape[2:4]
-    spread_h, spread_w = spread if spread is not None else (default_spread(H, kernel_size), default_spread(W, kernel_size))
+    if spread is None:
+        spread = (default_spread(H, kernel_size), default_spread(W, kernel_size))
+    elif len(spread) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in spread):
+        raise ParameterError(f"spread={spread!r} must be two non-negative integers (rows, columns)")
+    spread_h, spread_w = spread
     return NA2DAVLean.apply(attn, value, kernel_size, spread_h, spread_w)
 
 # %% ../../nbs/20_kernels.na2d.ipynb #e09b5d76

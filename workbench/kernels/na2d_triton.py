@@ -18,7 +18,7 @@ except ImportError:  # CPU-only PyTorch wheels and macOS ship without Triton: th
     triton = tl = None
 
 # %% auto #0
-__all__ = ['TRITON_DTYPES', 'triton_available', 'NA2DAVTriton', 'na2d_av_triton']
+__all__ = ['TRITON_DTYPES', 'MAX_CHANNELS', 'triton_available', 'NA2DAVTriton', 'na2d_av_triton']
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #deea3333
 _INTERPRETED = triton is not None and triton.knobs.runtime.interpret
@@ -83,16 +83,20 @@ def _na2d_av_fwd_kernel(attn_ptr, value_ptr, out_ptr, G, H, W, C,
     tl.store(o_ptrs, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #c36ecc9c
+def _launch(kernel, first: torch.Tensor, second: torch.Tensor, out: torch.Tensor, pixels: torch.Tensor,
+            kernel_size: int) -> torch.Tensor:
+    "Run `kernel(first, second, out, G, H, W, c, strides…)` over the pixels of `pixels` (B, G, H, W, c); returns `out`."
+    programs, block_p, block_c = _tiles(pixels)
+    if programs:
+        with torch.cuda.device_of(pixels):  # Triton launches on the current device, which need not be the tensors'
+            kernel[(programs,)](first, second, out, *pixels.shape[1:], *first.stride(), *second.stride(), *out.stride(),
+                                K=kernel_size, BLOCK_P=block_p, BLOCK_C=block_c, ACC=_acc_dtype(pixels.dtype))
+    return out
+
+
 def _forward(attn: torch.Tensor, value: torch.Tensor, kernel_size: int) -> torch.Tensor:
     "Launch the forward kernel on checked, contiguous inputs."
-    out = torch.empty_like(value)
-    programs, block_p, block_c = _tiles(value)
-    if programs:
-        with torch.cuda.device_of(value):  # Triton launches on the current device, which need not be value's
-            _na2d_av_fwd_kernel[(programs,)](attn, value, out, *value.shape[1:], *attn.stride(), *value.stride(),
-                                             *out.stride(), K=kernel_size, BLOCK_P=block_p, BLOCK_C=block_c,
-                                             ACC=_acc_dtype(value.dtype))
-    return out
+    return _launch(_na2d_av_fwd_kernel, attn, value, torch.empty_like(value), value, kernel_size)
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #86b8b9b6
 @_jit
@@ -119,15 +123,8 @@ def _na2d_av_bwd_attn_kernel(grad_out_ptr, value_ptr, grad_attn_ptr, G, H, W, C,
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #d1ab0907
 def _backward_attn(grad_out: torch.Tensor, value: torch.Tensor, kernel_size: int) -> torch.Tensor:
     "Launch the attn-gradient kernel on contiguous tensors."
-    B, G, H, W, c = value.shape
-    grad_attn = value.new_empty(B, G, H, W, kernel_size**2)
-    programs, block_p, block_c = _tiles(value)
-    if programs:
-        with torch.cuda.device_of(value):
-            _na2d_av_bwd_attn_kernel[(programs,)](grad_out, value, grad_attn, G, H, W, c, *grad_out.stride(),
-                                                  *value.stride(), *grad_attn.stride(), K=kernel_size,
-                                                  BLOCK_P=block_p, BLOCK_C=block_c, ACC=_acc_dtype(value.dtype))
-    return grad_attn
+    grad_attn = value.new_empty(*value.shape[:4], kernel_size**2)
+    return _launch(_na2d_av_bwd_attn_kernel, grad_out, value, grad_attn, value, kernel_size)
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #b31852c1
 @_jit
@@ -169,18 +166,11 @@ def _na2d_av_bwd_value_kernel(grad_out_ptr, attn_ptr, grad_value_ptr, G, H, W, C
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #bfe678af
 def _backward_value(grad_out: torch.Tensor, attn: torch.Tensor, kernel_size: int) -> torch.Tensor:
     "Launch the value-gradient kernel on contiguous tensors."
-    grad_value = torch.empty_like(grad_out)
-    programs, block_p, block_c = _tiles(grad_out)
-    if programs:
-        with torch.cuda.device_of(grad_out):
-            _na2d_av_bwd_value_kernel[(programs,)](grad_out, attn, grad_value, *grad_out.shape[1:],
-                                                   *grad_out.stride(), *attn.stride(), *grad_value.stride(),
-                                                   K=kernel_size, BLOCK_P=block_p, BLOCK_C=block_c,
-                                                   ACC=_acc_dtype(grad_out.dtype))
-    return grad_value
+    return _launch(_na2d_av_bwd_value_kernel, grad_out, attn, torch.empty_like(grad_out), grad_out, kernel_size)
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #733deb78
 TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+MAX_CHANNELS = 128  # channels per group held by one program
 
 
 class NA2DAVTriton(torch.autograd.Function):
@@ -206,6 +196,9 @@ class NA2DAVTriton(torch.autograd.Function):
 def na2d_av_triton(attn: torch.Tensor, value: torch.Tensor, kernel_size: int) -> torch.Tensor:
     "Clamped-window neighbourhood aggregation by the Triton kernels (CUDA, or any device under `TRITON_INTERPRET=1`)."
     check_na2d_inputs(attn, value, kernel_size)
+    if value.shape[-1] > MAX_CHANNELS:
+        raise ParameterError(f"na2d_av_triton holds the channels of a pixel in registers: at most {MAX_CHANNELS} "
+                             f"per group; got value with c={value.shape[-1]} (use impl='lean' for wider groups)")
     if value.dtype not in TRITON_DTYPES:
         raise ParameterError(f"na2d_av_triton supports {', '.join(map(str, TRITON_DTYPES))}; got {value.dtype}")
     if triton is None:

@@ -449,6 +449,10 @@ class OverLoCK(nn.Module):
         check_range("smk_size", smk_size, low=1, integer=True)
         if smk_size % 2 == 0:
             raise ParameterError(f"smk_size={smk_size} must be odd")
+        if smk_size > min(kernel_size[2:]):
+            # small maps are upsampled to the large kernel's size only, so the small kernel must fit inside it
+            raise ParameterError(f"smk_size={smk_size} must not exceed the Focus stages' kernel sizes "
+                                 f"kernel_size[2:]={list(kernel_size[2:])}")
         check_range("num_classes", num_classes, low=0, integer=True)
         check_range("projection", projection, low=1, integer=True)
         check_range("drop_rate", drop_rate, low=0, high=1)

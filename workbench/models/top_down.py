@@ -202,6 +202,10 @@ def _check_images(images, channels: int) -> torch.Tensor:
     if min(images.shape[-2:]) < MIN_SIDE:
         raise ParameterError(f"images of {images.shape[-2]}x{images.shape[-1]} px are too small: OverLoCK needs at "
                              f"least {MIN_SIDE} px per side")
+    if not images.is_floating_point() or images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ParameterError(f"images must be floats in [0, 1] (got {images.dtype}"
+                             f"{'' if not images.numel() else f' in [{images.min().item():g}, {images.max().item():g}]'});"
+                             " divide 8-bit images by 255")
     return images.float()
 
 
