@@ -80,6 +80,7 @@ def _main_logits(output):
     return output["main"] if isinstance(output, Mapping) else output
 
 
+@torch.enable_grad()  # a caller's no_grad (or a notebook that switched gradients off) must not break training
 def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                      test: tuple[torch.Tensor, torch.Tensor] | None = None, config: TrainConfig | None = None,
                      run=None, loss_fn: Callable | None = None, transform: Callable | None = None,

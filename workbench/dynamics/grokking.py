@@ -322,6 +322,7 @@ def _snapshot_arrays(snaps: dict, group: FiniteGroup) -> dict:
                 irrep_labels=np.array(group.irrep_labels), irrep_dims=np.array(group.irrep_dims))
 
 
+@torch.enable_grad()  # a caller's no_grad must not break training
 def train_grokking(config: GrokkingConfig, run=None, callback=None, progress_bar: bool = True) -> GrokkingResult:
     "Train the Li₂ two-layer net on `config.group` full batch, logging metrics and Fourier snapshots."
     seed_everything(config.seed)
