@@ -10,5 +10,6 @@ navigation = st.navigation([
     st.Page(PAGES / "grokking.py", title="Grokking dynamics", icon=":material/insights:", default=True),
     st.Page(PAGES / "runs.py", title="Run store", icon=":material/storage:"),
     st.Page(PAGES / "top_down.py", title="Top-down maps", icon=":material/center_focus_strong:"),
+    st.Page(PAGES / "attention.py", title="Attention", icon=":material/visibility:"),
 ])
 navigation.run()

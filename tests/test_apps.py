@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import APPS
 from workbench.dynamics.grokking import GrokkingConfig, train_grokking
+from workbench.models import coswin
 from workbench.models.overlock import to_official_state_dict
 from workbench.runs import RunStore
 from workbench.training import save_checkpoint
@@ -34,7 +35,7 @@ def run_app(path, timeout=60, **state) -> AppTest:
 
 
 def test_every_page_is_tested():
-    assert {p.stem for p in PAGES} == {"grokking", "runs", "top_down"}
+    assert {p.stem for p in PAGES} == {"attention", "grokking", "runs", "top_down"}
 
 
 def test_explorer_entry_point_renders(runs_root):
@@ -127,7 +128,7 @@ def test_top_down_page_stored_run(runs_root):
 def test_top_down_page_official_checkpoint(runs_root, tmp_path):
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a checkpoint")
-    at = run_app(TOP_DOWN, td_model_source="official checkpoint file", td_official_path=str(broken))
+    at = run_app(TOP_DOWN, td_model_source="checkpoint file", td_official_path=str(broken))
     assert "Could not load the model" in at.error[0].value
     official = tmp_path / "overlock_xt_in1k_224.pth"
     torch.manual_seed(0)
@@ -135,3 +136,53 @@ def test_top_down_page_official_checkpoint(runs_root, tmp_path):
     at.sidebar.text_input(key="td_official_path").set_value(str(official)).run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert len(at.get("vega_lite_chart")) == 6
+
+
+ATTENTION = APPS / "pages" / "attention.py"
+
+
+def test_attention_page_default_renders(runs_root):
+    at = run_app(ATTENTION, timeout=120)
+    assert at.title[0].value == "Attention"
+    assert at.sidebar.selectbox(key="atA_variant").value == "coswin_cifar"
+    # prediction bars, the last block's map over the image, the gates of every block, mean attention distance
+    assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 3
+    assert at.metric[0].value == f"{1 / (1 + 2.718281828 ** -0.5):.3f}"  # σ(0.5): CoSwin's gate at initialisation
+    at.selectbox(key=at.selectbox[0].key).set_value("stage1.block2").run()  # a shifted-window block
+    at.slider(key="at_query_row").set_value(0.1).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_attention_page_compares_two_models(runs_root):
+    at = run_app(ATTENTION, at_compare=True, atB_variant="swin_cifar", timeout=120)
+    assert [h.value for h in at.markdown if h.value.startswith("####")] == ["#### A: coswin_cifar", "#### B: swin_cifar"]
+    assert len(at.metric) == 1  # only CoSwin has gates
+
+
+def test_attention_page_stored_run_and_checkpoint_file(runs_root, tmp_path):
+    store = RunStore(runs_root)
+    at = run_app(ATTENTION, atA_model_source="stored run")
+    assert "No stored run has a model.pt yet" in at.info[0].value
+    torch.manual_seed(0)
+    nano = timm.create_model("coswin_nano", num_classes=10, in_chans=1)
+    with store.create_run("attention_test", {"model": "coswin_nano"}) as run:
+        save_checkpoint(store.artifact_dir(run.id) / "model.pt", nano, "coswin_nano", dict(num_classes=10, in_chans=1),
+                        input_size=(1, 32, 32), classes=[str(d) for d in range(10)])
+    at = run_app(ATTENTION, atA_model_source="stored run", at_source="sklearn digits")
+    assert "1 x 32" not in at.sidebar.caption[0].value and "32 x 32 px" in at.sidebar.caption[0].value
+    assert not at.error, [e.value for e in at.error]
+
+    official = tmp_path / "coswin_cifar10.pth"
+    torch.save({"model_state_dict": coswin.to_official_state_dict(timm.create_model("coswin_cifar"))}, official)
+    at = run_app(ATTENTION, atA_model_source="checkpoint file", atA_official_path=str(official))
+    assert not at.error, [e.value for e in at.error]
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    at.sidebar.text_input(key="atA_official_path").set_value(str(broken)).run()
+    assert "Could not load the model" in at.error[0].value
+
+
+def test_attention_page_refuses_models_without_attention(runs_root):
+    tiny_overlock_run(RunStore(runs_root))
+    at = run_app(ATTENTION, atA_model_source="stored run")
+    assert "has no attention maps" in at.error[0].value

@@ -99,6 +99,23 @@ def test_click_through_explorer(explorer, runs_root):
         assert page.screenshot(clip=kernel_panel) != before, "hovering a pixel did not redraw the kernel panel"
         assert page.get_by_text("Traceback").count() == 0
         page.screenshot(path=str(ARTIFACTS / "explorer-top-down.png"))
+
+        page.get_by_role("link", name="Attention").click()  # random-init CoSwin (CIFAR) on a sample photo, first block
+        page.get_by_role("heading", name="How local is each block?").wait_for(timeout=60_000)
+        drawn.nth(2).wait_for(timeout=60_000)  # prediction bars, the query's map over the image, attention distance
+        query_map = page.locator('[data-testid="stVegaLiteChart"]').nth(1)
+        query_map.scroll_into_view_if_needed()
+        before = query_map.screenshot()
+        row_slider = page.locator('[data-testid="stSlider"]').filter(has_text="query point: row").get_by_role("slider")
+        row_slider.focus()  # move the query point up: the map follows
+        for _ in range(30):
+            page.keyboard.press("ArrowLeft")
+        page.wait_for_timeout(1000)
+        page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)  # the rerun is done
+        assert query_map.screenshot() != before, "moving the query point did not redraw the attention map"
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-attention.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-top-down.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "explorer-attention.png").stat().st_size > 10_000

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import timm
@@ -16,12 +17,28 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import ParameterError, check_range, progress
+from .core import ParameterError, check_choice, check_range, progress
 
 # %% auto #0
-__all__ = ['TrainConfig', 'cosine_lr', 'evaluate', 'train_classifier', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['OPTIMIZERS', 'SCHEDULES', 'check_betas', 'TrainConfig', 'learning_rate', 'cosine_lr', 'Lion', 'make_optimizer',
+           'evaluate', 'train_classifier', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_training.ipynb #28629a45
+OPTIMIZERS = ("adamw", "lion", "sgd")
+SCHEDULES = ("cosine", "constant")
+
+
+def check_betas(betas) -> tuple[float, float]:
+    "`betas` as a tuple of two moving-average coefficients in [0, 1), else `ParameterError`."
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ParameterError(f"betas={betas!r} must be two numbers (beta1, beta2) in [0, 1)")
+    for i, beta in enumerate(betas):
+        check_range(f"betas[{i}]", beta, low=0, high=1)
+        if beta == 1:
+            raise ParameterError(f"betas[{i}]=1 must be below 1: the moving average would never take in a gradient")
+    return tuple(betas)
+
+
 @dataclass
 class TrainConfig:
     "Optimisation settings of `train_classifier`; `eval_every` counts steps (0: only at the end)."
@@ -32,6 +49,10 @@ class TrainConfig:
     warmup_steps: int = 50
     eval_every: int = 100
     clip_grad: float | None = 5.0
+    optimizer: str = "adamw"
+    betas: tuple[float, float] | None = None  # None: the optimiser's default (AdamW 0.9/0.999, Lion 0.9/0.99)
+    label_smoothing: float = 0.0
+    schedule: str = "cosine"
 
     def __post_init__(self):
         check_range("steps", self.steps, low=1, integer=True)
@@ -42,14 +63,71 @@ class TrainConfig:
         check_range("eval_every", self.eval_every, low=0, integer=True)
         if self.clip_grad is not None:
             check_range("clip_grad", self.clip_grad, low=0)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_range("label_smoothing", self.label_smoothing, low=0, high=1)
+        if self.betas is not None:
+            if self.optimizer == "sgd":
+                raise ParameterError(f"betas={self.betas!r} is for adamw and lion; optimizer='sgd' has none")
+            self.betas = check_betas(self.betas)
 
 # %% ../nbs/05_training.ipynb #5907fbce
-def cosine_lr(step: int, config: TrainConfig) -> float:
-    "Learning rate at `step` (0-based)."
+def learning_rate(step: int, config: TrainConfig) -> float:
+    "Learning rate at `step` (0-based): linear warm-up over `config.warmup_steps`, then `config.schedule`."
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.lr
     progress_ = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
     return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
+
+
+def cosine_lr(step: int, config: TrainConfig) -> float:
+    "Learning rate at `step` (0-based) of the warm-up + cosine schedule, whatever `config.schedule` says."
+    return learning_rate(step, replace(config, schedule="cosine"))
+
+# %% ../nbs/05_training.ipynb #0b9cb180
+class Lion(torch.optim.Optimizer):
+    "Lion: sign of the β1-interpolated momentum, a β2 moving average of the gradient, decoupled weight decay."
+
+    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
+        check_range("lr", lr, low=0)
+        check_range("weight_decay", weight_decay, low=0)
+        super().__init__(params, dict(lr=lr, betas=check_betas(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure: Callable | None = None):
+        "One update of every parameter that has a gradient; returns `closure()`'s loss when given."
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["exp_avg"] = torch.zeros_like(p)
+                momentum = state["exp_avg"]
+                p.mul_(1 - lr * decay)
+                p.add_(torch.sign(momentum.lerp(p.grad, 1 - beta1)), alpha=-lr)  # lerp: β1·m + (1 − β1)·g
+                momentum.lerp_(p.grad, 1 - beta2)
+        return loss
+
+# %% ../nbs/05_training.ipynb #1e5e453a
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    "`config.optimizer` over `model`'s trainable parameters, with weight decay on those of 2 or more dimensions."
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": config.weight_decay},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    betas = {} if config.betas is None else {"betas": config.betas}
+    if config.optimizer == "lion":
+        return Lion(groups, lr=config.lr, **betas)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+    return torch.optim.AdamW(groups, lr=config.lr, **betas)
 
 # %% ../nbs/05_training.ipynb #e514a01a
 @torch.no_grad()
@@ -69,11 +147,11 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return {"loss": loss / len(images), "acc": correct / len(images)}
 
 # %% ../nbs/05_training.ipynb #a063a105
-def _cross_entropy(output, target):
+def _cross_entropy(output, target, label_smoothing: float = 0.0):
     if isinstance(output, Mapping):
         raise ParameterError("the model returned several outputs in training mode "
                              f"({', '.join(output)}); pass loss_fn= that combines them")
-    return F.cross_entropy(output, target)
+    return F.cross_entropy(output, target, label_smoothing=label_smoothing if target.ndim == 1 else 0.0)
 
 
 def _main_logits(output):
@@ -84,18 +162,18 @@ def _main_logits(output):
 def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                      test: tuple[torch.Tensor, torch.Tensor] | None = None, config: TrainConfig | None = None,
                      run=None, loss_fn: Callable | None = None, transform: Callable | None = None,
-                     seed: int = 0, progress_bar: bool = True) -> dict[str, float]:
-    "Train `model` on `train` = (images, labels) with AdamW + cosine; log to `run`; return the final metrics."
+                     seed: int = 0, progress_bar: bool = True, batch_transform: Callable | None = None) -> dict[str, float]:
+    "Train `model` on `train` = (images, labels) as `config` says; log to `run`; return the final metrics."
     config = config or TrainConfig()
-    loss_fn = loss_fn or _cross_entropy
+    if loss_fn is not None and config.label_smoothing:
+        raise ParameterError(f"label_smoothing={config.label_smoothing} applies to the default cross-entropy only; "
+                             "with loss_fn= given, smooth inside it (or use Mixup's label_smoothing)")
+    loss_fn = loss_fn or partial(_cross_entropy, label_smoothing=config.label_smoothing)
     images, labels = train
     if len(images) != len(labels) or len(images) == 0:
         raise ParameterError(f"train needs as many images as labels, at least one; got {len(images)} and {len(labels)}")
     device = next(model.parameters()).device
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(seed)
     order, cursor = torch.randperm(len(images), generator=generator), 0
     metrics: dict[str, float] = {}
@@ -107,19 +185,24 @@ def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             order, cursor = torch.randperm(len(images), generator=generator), 0
         idx = order[cursor:cursor + config.batch_size]
         cursor += config.batch_size
-        x, y = images[idx].to(device), labels[idx].to(device)
+        x, target = images[idx].to(device), labels[idx].to(device)
+        if transform:
+            x = transform(x)
+        if batch_transform:
+            x, target = batch_transform(x, target)
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(step, config)
-        output = model(transform(x) if transform else x)
-        loss = loss_fn(output, y)
+            group["lr"] = learning_rate(step, config)
+        output = model(x)
+        loss = loss_fn(output, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.clip_grad:
             nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
         optimizer.step()
         train_seconds += time.perf_counter() - started
-        metrics = {"train_loss": loss.item(), "train_acc": (_main_logits(output).argmax(1) == y).float().mean().item(),
-                   "lr": optimizer.param_groups[0]["lr"]}
+        hard_target = target.argmax(1) if target.ndim > 1 else target
+        metrics = {"train_loss": loss.item(), "lr": optimizer.param_groups[0]["lr"],
+                   "train_acc": (_main_logits(output).argmax(1) == hard_target).float().mean().item()}
         last = step == config.steps - 1
         if test is not None and (last or (config.eval_every and (step + 1) % config.eval_every == 0)):
             result = evaluate(model, *test, transform=transform)
