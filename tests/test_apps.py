@@ -186,3 +186,16 @@ def test_attention_page_refuses_models_without_attention(runs_root):
     tiny_overlock_run(RunStore(runs_root))
     at = run_app(ATTENTION, atA_model_source="stored run")
     assert "has no attention maps" in at.error[0].value
+
+
+@pytest.mark.parametrize("variant, block, head", [("duoformer_r18_tiny", "scale.block2", "head 1"),
+                                                  ("duoformer_r18_tiny", "patch.rollout", "mean"),
+                                                  ("vcmamba_nano", "stage4.mamba2", "column snake")])
+def test_attention_page_every_family(runs_root, variant, block, head):
+    "DuoFormer's scale matrix of the query's region, its CLS maps and rollout; VCMamba's scan directions."
+    at = run_app(ATTENTION, atA_variant=variant, timeout=120)
+    picked = next(s for s in at.selectbox if s.label == "block")
+    picked.set_value(block).run()
+    next(s for s in at.selectbox if s.label in ("head", "direction")).set_value(head).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 2

@@ -6,4 +6,4 @@
 __all__ = []
 
 # %% ../../nbs/30_models.ipynb #166939e4
-from . import coswin, mlp, overlock
+from . import coswin, duoformer, mlp, overlock, vcmamba
