@@ -290,7 +290,7 @@ class VCMamba(nn.Module):
         take, max_index = feature_take_indices(len(self.stages), indices)
         outputs = list(self.stage_outputs(x, self.stages[:max_index + 1] if stop_early else None))
         intermediates = [outputs[i] for i in take]
-        return intermediates if intermediates_only else (intermediates, outputs[-1])
+        return intermediates if intermediates_only else (outputs[-1], intermediates)  # timm: (final, intermediates)
 
     def prune_intermediate_layers(self, indices=1, prune_norm: bool = False, prune_head: bool = True):
         take, max_index = feature_take_indices(len(self.stages), indices)
