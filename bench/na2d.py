@@ -13,15 +13,13 @@ forward+backward in a fresh process (CPU: growth of the sampled resident set; CU
 reference, the lean path and, when CUDA is available, the Triton kernels; then the ratios reference / ours.
 """
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 
 import pandas as pd
 import torch
 
+from peak_memory import peak_mb_in_fresh_process, peak_mb_of
 from workbench.kernels.na2d import na2d_av
 
 # (model, Focus stage) -> (groups G, channels per group c); c = C / (2 G)
@@ -85,51 +83,17 @@ def time_ms(case, impl, device, budget_s=3.0, max_reps=20) -> float:
     return 1e3 * best
 
 
-def resident_mb() -> float:
-    "This process's resident set now (Linux)."
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def peak_mb_child(case, impl, device_name):
     "Run in a fresh process: peak memory (MB) of one forward+backward beyond its inputs."
-    import threading
     device = torch.device(device_name)
     # a tiny call first, so that one-time initialisation (BLAS workspaces, thread pools, caches) is not counted
     step(*inputs({**case, "batch": 1, "G": 1}, device), case, impl)
     attn, value = inputs(case, device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step(attn, value, case, impl)
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    # CPU: sample the resident set while the op runs (ru_maxrss would also hold the peak of `import torch`); the
-    # parent sets MALLOC_MMAP_THRESHOLD_ so that every large tensor is its own mapping, returned to the OS when freed
-    base, peak, running = resident_mb(), [0.0], [True]
-
-    def sample():
-        while running[0]:
-            peak[0] = max(peak[0], resident_mb())
-            time.sleep(0.0005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    step(attn, value, case, impl)
-    running[0] = False
-    sampler.join()
-    return max(peak[0], resident_mb()) - base
+    return peak_mb_of(lambda: step(attn, value, case, impl), device)
 
 
 def peak_mb(case, impl, device, threads) -> float:
-    code = ("import json, sys; sys.path.insert(0, 'bench'); import torch, na2d; "
-            f"torch.set_num_threads({threads}); "
-            f"print(json.dumps(na2d.peak_mb_child(json.loads(sys.argv[1]), {impl!r}, {str(device)!r})))")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(case)], capture_output=True, text=True, check=True,
-                         env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"},
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return peak_mb_in_fresh_process("na2d", case, impl, device, threads)
 
 
 def main():

@@ -2,22 +2,9 @@
 
 `@triton.jit` reads TRITON_INTERPRET when the kernels are defined, i.e. when the module is first imported, and pytest
 imports many test files into one process; so every check runs in a fresh Python with the environment it needs."""
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
-
-def run_python(code: str, tmp_path, **env) -> str:
-    "Run `code` in a fresh interpreter with TRITON_INTERPRET unset unless given in `env`; fail with its stderr."
-    base = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    base["TRITON_CACHE_DIR"] = str(tmp_path / "triton-cache")  # compile for real, not from an earlier run's cache
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**base, **env}, capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-4000:]
-    return out.stdout
+from conftest import run_python
 
 
 def test_kernels_match_the_reference_in_the_interpreter(tmp_path):

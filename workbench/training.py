@@ -151,7 +151,10 @@ def _cross_entropy(output, target, label_smoothing: float = 0.0):
     if isinstance(output, Mapping):
         raise ParameterError("the model returned several outputs in training mode "
                              f"({', '.join(output)}); pass loss_fn= that combines them")
-    return F.cross_entropy(output, target, label_smoothing=label_smoothing if target.ndim == 1 else 0.0)
+    if target.ndim > 1 and label_smoothing:  # soft targets come from a batch_transform, which smooths them itself
+        raise ParameterError("label_smoothing applies to hard labels; the batch_transform returned soft targets: "
+                             "smooth them there (e.g. timm.data.Mixup(label_smoothing=...)) and leave it 0")
+    return F.cross_entropy(output, target, label_smoothing=label_smoothing)
 
 
 def _main_logits(output):

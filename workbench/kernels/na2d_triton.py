@@ -10,26 +10,10 @@ from torch.autograd.function import once_differentiable
 
 from ..core import ParameterError
 from .na2d import check_na2d_inputs
-
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # CPU-only PyTorch wheels and macOS ship without Triton: the module still imports
-    triton = tl = None
+from .triton_support import jit, tl, triton, triton_available
 
 # %% auto #0
-__all__ = ['TRITON_DTYPES', 'MAX_CHANNELS', 'triton_available', 'NA2DAVTriton', 'na2d_av_triton']
-
-# %% ../../nbs/21_kernels.na2d_triton.ipynb #deea3333
-_INTERPRETED = triton is not None and triton.knobs.runtime.interpret
-_jit = triton.jit if triton is not None else (lambda fn: fn)  # lets the kernels below be defined without Triton
-
-
-def triton_available(device) -> bool:
-    "Whether the Triton kernels can run on tensors on `device`: CUDA with Triton installed, or any device under the interpreter."
-    if triton is None:
-        return False
-    return _INTERPRETED or (torch.device(device).type == "cuda" and torch.cuda.is_available())
+__all__ = ['TRITON_DTYPES', 'MAX_CHANNELS', 'NA2DAVTriton', 'na2d_av_triton']
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #1d0c7591
 def _tiles(value: torch.Tensor) -> tuple[int, int, int]:
@@ -46,13 +30,13 @@ def _acc_dtype(dtype: torch.dtype):
     return tl.float64 if dtype == torch.float64 else tl.float32
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #354473c9
-@_jit
+@jit
 def _window_start(i, n, K: tl.constexpr):
     "First row (column) of the clamped KxK window of row (column) `i` on an axis of length `n`: `window_starts`."
     return tl.minimum(tl.maximum(i - K // 2, 0), n - K)
 
 
-@_jit
+@jit
 def _program_pixels(G, H, W, BLOCK_P: tl.constexpr):
     "(b, g, flat pixel indices, their mask) of this program."
     blocks = tl.cdiv(H * W, BLOCK_P)
@@ -61,7 +45,7 @@ def _program_pixels(G, H, W, BLOCK_P: tl.constexpr):
     return (bg // G).to(tl.int64), (bg % G).to(tl.int64), pix, pix < H * W
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #f2f79b14
-@_jit
+@jit
 def _na2d_av_fwd_kernel(attn_ptr, value_ptr, out_ptr, G, H, W, C,
                         sa_b, sa_g, sa_h, sa_w, sa_t, sv_b, sv_g, sv_h, sv_w, sv_c, so_b, so_g, so_h, so_w, so_c,
                         K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, ACC: tl.constexpr):
@@ -99,7 +83,7 @@ def _forward(attn: torch.Tensor, value: torch.Tensor, kernel_size: int) -> torch
     return _launch(_na2d_av_fwd_kernel, attn, value, torch.empty_like(value), value, kernel_size)
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #86b8b9b6
-@_jit
+@jit
 def _na2d_av_bwd_attn_kernel(grad_out_ptr, value_ptr, grad_attn_ptr, G, H, W, C,
                              so_b, so_g, so_h, so_w, so_c, sv_b, sv_g, sv_h, sv_w, sv_c,
                              sa_b, sa_g, sa_h, sa_w, sa_t,
@@ -127,13 +111,13 @@ def _backward_attn(grad_out: torch.Tensor, value: torch.Tensor, kernel_size: int
     return _launch(_na2d_av_bwd_attn_kernel, grad_out, value, grad_attn, value, kernel_size)
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #b31852c1
-@_jit
+@jit
 def _query_run(p, n, K: tl.constexpr):
     "First and last row (column) whose clamped window contains row (column) `p`, on an axis of length `n`."
     return tl.where(p < K, 0, p - K // 2), tl.where(p >= n - K, n - 1, p + K // 2)
 
 
-@_jit
+@jit
 def _na2d_av_bwd_value_kernel(grad_out_ptr, attn_ptr, grad_value_ptr, G, H, W, C,
                               so_b, so_g, so_h, so_w, so_c, sa_b, sa_g, sa_h, sa_w, sa_t,
                               sv_b, sv_g, sv_h, sv_w, sv_c,

@@ -12,26 +12,10 @@ from torch.autograd.function import once_differentiable
 
 from ..core import ParameterError
 from .selective_scan import check_scan_inputs, compute_dtype
-
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # CPU-only PyTorch wheels and macOS ship without Triton: the module still imports
-    triton = tl = None
+from .triton_support import jit, tl, triton, triton_available
 
 # %% auto #0
-__all__ = ['BLOCK_E', 'CHUNK', 'MAX_STATES', 'TRITON_DTYPES', 'triton_available', 'SelectiveScanTriton', 'selective_scan_triton']
-
-# %% ../../nbs/23_kernels.selective_scan_triton.ipynb #d8d4db79
-_INTERPRETED = triton is not None and triton.knobs.runtime.interpret
-_jit = triton.jit if triton is not None else (lambda fn: fn)  # lets the kernels below be defined without Triton
-
-
-def triton_available(device) -> bool:
-    "Whether the Triton kernels can run on tensors on `device`: CUDA with Triton installed, or any device under the interpreter."
-    if triton is None:
-        return False
-    return _INTERPRETED or (torch.device(device).type == "cuda" and torch.cuda.is_available())
+__all__ = ['BLOCK_E', 'CHUNK', 'MAX_STATES', 'TRITON_DTYPES', 'SelectiveScanTriton', 'selective_scan_triton']
 
 # %% ../../nbs/23_kernels.selective_scan_triton.ipynb #34847d7d
 BLOCK_E = 32  # channels per program
@@ -49,7 +33,7 @@ def _acc_dtype(dtype: torch.dtype):
     return tl.float64 if dtype == torch.float64 else tl.float32
 
 # %% ../../nbs/23_kernels.selective_scan_triton.ipynb #9fa5f8f9
-@_jit
+@jit
 def _steps(delta, bias, SOFTPLUS: tl.constexpr):
     "(Δ, dΔ/dδ) from δ + δ_bias: softplus and its derivative σ, or the identity."
     x = delta + bias
@@ -59,7 +43,7 @@ def _steps(delta, bias, SOFTPLUS: tl.constexpr):
     return x, tl.full(x.shape, 1.0, x.dtype)
 
 
-@_jit
+@jit
 def _program_lanes(E, N, BLOCK_E: tl.constexpr, BLOCK_N: tl.constexpr):
     "(b, channels, states, channel mask, state mask) of this program."
     e = tl.program_id(1) * BLOCK_E + tl.arange(0, BLOCK_E)
@@ -67,7 +51,7 @@ def _program_lanes(E, N, BLOCK_E: tl.constexpr, BLOCK_N: tl.constexpr):
     return tl.program_id(0).to(tl.int64), e, n, e < E, n < N
 
 
-@_jit
+@jit
 def _load_channel_params(A_ptr, D_ptr, bias_ptr, e, n, emask, nmask, N,
                          HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, ACC: tl.constexpr):
     "A (BLOCK_E, BLOCK_N), D and δ_bias (BLOCK_E) of the program's channels; 0 where absent."
@@ -81,7 +65,7 @@ def _load_channel_params(A_ptr, D_ptr, bias_ptr, e, n, emask, nmask, N,
     return A, D, bias
 
 # %% ../../nbs/23_kernels.selective_scan_triton.ipynb #01bfadd8
-@_jit
+@jit
 def _scan_fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, starts_ptr, E, N, L, n_chunks,
                      HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                      BLOCK_E: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, ACC: tl.constexpr):
@@ -128,7 +112,7 @@ def _forward(u, delta, A, B, C, D, delta_bias, delta_softplus: bool, chunk: int 
     return y, starts
 
 # %% ../../nbs/23_kernels.selective_scan_triton.ipynb #4d97a5a0
-@_jit
+@jit
 def _scan_bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, grad_y_ptr, starts_ptr, scratch_ptr,
                      grad_u_ptr, grad_delta_ptr, grad_A_ptr, grad_B_ptr, grad_C_ptr, grad_D_ptr, grad_bias_ptr,
                      E, N, L, n_chunks,

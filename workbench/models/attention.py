@@ -156,8 +156,10 @@ def attention_overlay(amap: AttentionMap, image, query, head=None, image_index: 
     heat = F.interpolate(grid[None, None], size=size, mode="nearest")[0, 0].numpy()
     boxes = [] if isinstance(query, str) else [cell_box(amap.query_grid, size, grid_cell(amap.query_grid, size, query))]
     extra = ", ".join(f"{k} {v:.2f}" for k, v in tokens.items())
+    signed = amap.kind == "scan"  # the scan's implicit attention has signs: a diverging scale centred on 0
     return overlay_chart(image, heat, title + (f" ({extra})" if extra else ""), boxes=boxes, width=width,
-                         scheme="redblue" if amap.kind == "scan" else "inferno", standalone=standalone)
+                         scheme="redblue" if signed else "inferno", domain_mid=0 if signed else None,
+                         standalone=standalone)
 
 
 def _labels(tokens: tuple[str, ...], grid: tuple[int, int] | None) -> list[str]:

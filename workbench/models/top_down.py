@@ -322,9 +322,10 @@ def _grid_encoding(rows: int, cols: int, x: str = "col", y: str = "row", x2: str
 
 
 def overlay_chart(image, heat, title: str = "", opacity: float = 0.6, scheme: str = "inferno", nominal: bool = False,
+                  domain_mid: float | None = None,
                   boxes: Sequence[tuple[float, float, float, float]] = (), max_cells: int = 64,
                   width: int = 280, standalone: bool = True) -> alt.LayerChart:
-    "`heat` (H, W) drawn semi-transparently over `image` ((C,) H, W in [0, 1]); `boxes` outlined; ≤ `max_cells` per side; `standalone=False` to concatenate it."
+    "`heat` (H, W) drawn semi-transparently over `image` ((C,) H, W in [0, 1]); `boxes` outlined; colours centred on `domain_mid` if given; ≤ `max_cells` per side; `standalone=False` to concatenate it."
     rgb = _image_array(image)
     heat = torch.as_tensor(np.asarray(heat), dtype=torch.float32)
     if heat.shape != rgb.shape[-2:]:
@@ -344,8 +345,9 @@ def overlay_chart(image, heat, title: str = "", opacity: float = 0.6, scheme: st
     grid = alt.Chart(data).transform_calculate(row2="datum.row + 1", col2="datum.col + 1").encode(**_grid_encoding(rows, cols))
     picture = grid.mark_rect().encode(color=alt.Color("rgb:N", scale=None))
     legend = None if nominal else alt.Legend(orient="bottom", title=None, gradientLength=width - 40)
-    colour = alt.Color("heat:N" if nominal else "heat:Q", scale=alt.Scale(scheme="category20" if nominal else scheme),
-                       legend=legend)
+    centre = {} if domain_mid is None else {"domainMid": domain_mid}  # a diverging scheme centred on 0 keeps signs readable
+    scale = alt.Scale(scheme="category20") if nominal else alt.Scale(scheme=scheme, **centre)
+    colour = alt.Color("heat:N" if nominal else "heat:Q", scale=scale, legend=legend)
     overlay = grid.mark_rect(opacity=opacity).encode(color=colour, tooltip=[alt.Tooltip("heat", format="" if nominal else ".3g")])
     layers = [picture, overlay]
     if boxes:

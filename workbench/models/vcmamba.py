@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import torch
@@ -22,7 +23,7 @@ from .attention import AttentionMap
 
 # %% auto #0
 __all__ = ['DIRECTION_NAMES', 'SCAN_MODES', 'VCMAMBA_CONFIGS', 'default_cfgs', 'snake_orders', 'step_directions', 'ConvMlp',
-           'FFNBlock', 'PlainMamba2D', 'MambaBlock', 'conv_bn', 'Downsample', 'VCMambaStage', 'VCMamba',
+           'FFNBlock', 'PlainMamba2D', 'MambaBlock', 'classifier', 'conv_bn', 'Downsample', 'VCMambaStage', 'VCMamba',
            'official_to_workbench_key', 'checkpoint_filter_fn', 'vcmamba_loss', 'vcmamba_s', 'vcmamba_m', 'vcmamba_b',
            'vcmamba_nano']
 
@@ -112,11 +113,15 @@ class PlainMamba2D(nn.Module):
         self.record = False  # when set, forward keeps the scans' implicit attention in `recorded`
         self.recorded: dict | None = None
 
+    def token_projections(self, u: torch.Tensor):
+        "(dt, B, C), (B, E, L) / (B, N, L), of tokens `u` (B, E, L): each token's own, in the tokens' order."
+        dt, B, C = self.x_proj(u.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        return self.dt_proj(dt).transpose(1, 2), B.transpose(1, 2), C.transpose(1, 2)
+
     def scan_arguments(self, x: torch.Tensor):
         "(u, dt, B, C) in raster order, (B, E, L) / (B, N, L), from the block's normalised input `x` (B, C, H, W)."
         u = self.act(self.conv2d(self.in_conv(x))).flatten(2)  # (B, E, L)
-        dt, B, C = self.x_proj(u.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        return u, self.dt_proj(dt).transpose(1, 2), B.transpose(1, 2), C.transpose(1, 2)
+        return u, *self.token_projections(u)
 
     def directions(self, H: int, W: int):
         "(order, inverse order, direction bias (N, L) in scan order) for each of the four scans."
@@ -184,6 +189,15 @@ def _model_init(module: nn.Module):
     elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+def classifier(dim: int, num_classes: int) -> nn.Module:
+    "A linear head with the official init (truncated normal, zero bias); Identity for `num_classes=0`."
+    if num_classes == 0:
+        return nn.Identity()
+    head = nn.Linear(dim, num_classes)
+    _segm_init(head)
+    return head
 
 
 def conv_bn(cin: int, cout: int) -> list[nn.Module]:
@@ -256,19 +270,17 @@ class VCMamba(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, dims[-1], pos_embed_size, pos_embed_size)) if mamba_blocks else None
         self.pos_drop = nn.Dropout(drop_rate)
         self.norm = nn.LayerNorm(dims[-1])
-        self.head = nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()
-        self.head_dist = nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()
+        self.head, self.head_dist = classifier(dims[-1], num_classes), classifier(dims[-1], num_classes)
         self.apply(_model_init)
         self.stem.apply(_segm_init)
-        self.head.apply(_segm_init)
         if self.pos_embed is not None:
             trunc_normal_(self.pos_embed, std=0.02)
 
     def position_embedding(self, size: tuple[int, int]) -> torch.Tensor | None:
-        "The learned 7x7 position embedding, bicubically resized to the stage-4 grid `size` when it differs."
+        "The learned 7x7 position embedding on the stage-4 grid `size`: bicubic, antialiased (as timm's pos-embed resampling)."
         if self.pos_embed is None or tuple(self.pos_embed.shape[-2:]) == tuple(size):
             return self.pos_embed
-        return F.interpolate(self.pos_embed, size=size, mode="bicubic", align_corners=False)
+        return F.interpolate(self.pos_embed, size=size, mode="bicubic", align_corners=False, antialias=True)
 
     def check_input(self, x: torch.Tensor):
         if x.dim() != 4 or x.shape[-2] % 32 or x.shape[-1] % 32 or x.shape[-1] == 0 or x.shape[-2] == 0:
@@ -307,7 +319,7 @@ class VCMamba(nn.Module):
         x = self.norm(x.flatten(2).transpose(1, 2))
         if self.global_pool == "avg":
             x = x.mean(1)
-        if pre_logits:
+        if pre_logits or self.num_classes == 0:  # no classifier: the pooled features, as in every timm model
             return x
         main, dist = self.head(x), self.head_dist(x)
         if self.training:  # DeiT: both heads train (a teacher would supervise head_dist)
@@ -325,8 +337,7 @@ class VCMamba(nn.Module):
         if global_pool is not None:
             check_choice("global_pool", global_pool, ("avg", ""))
             self.global_pool = global_pool
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.head_dist = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.head, self.head_dist = classifier(self.num_features, num_classes), classifier(self.num_features, num_classes)
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True):
@@ -365,9 +376,6 @@ class VCMamba(nn.Module):
                 mixer.record, mixer.recorded = False, None
 
 # %% ../../nbs/37_models.vcmamba.ipynb #995a3959
-import re
-
-
 def official_to_workbench_key(key: str) -> str:
     "Our name for an official state-dict key (ours pass through)."
     key = re.sub(r"^patch_embed\.", "stem.", key)
