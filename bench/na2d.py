@@ -14,12 +14,11 @@ reference, the lean path and, when CUDA is available, the Triton kernels; then t
 """
 import argparse
 import os
-import time
 
 import pandas as pd
 import torch
 
-from peak_memory import peak_mb_in_fresh_process, peak_mb_of
+from measure import best_ms, peak_mb_in_fresh_process, peak_mb_of
 from workbench.kernels.na2d import na2d_av
 
 # (model, Focus stage) -> (groups G, channels per group c); c = C / (2 G)
@@ -62,25 +61,15 @@ def step(attn, value, case, impl):
     out.backward(torch.ones_like(out))
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_ms(case, impl, device, budget_s=3.0, max_reps=20) -> float:
     "Best forward+backward time in ms: one warm-up, then repetitions until `budget_s` or `max_reps`."
     attn, value = inputs(case, device)
-    step(attn, value, case, impl)
-    sync(device)
-    best, spent, reps = float("inf"), 0.0, 0
-    while reps < max_reps and (reps < 2 or spent < budget_s):
+
+    def call():
         attn.grad = value.grad = None
-        start = time.perf_counter()
         step(attn, value, case, impl)
-        sync(device)
-        elapsed = time.perf_counter() - start
-        best, spent, reps = min(best, elapsed), spent + elapsed, reps + 1
-    return 1e3 * best
+
+    return best_ms(call, device, budget_s, max_reps)
 
 
 def peak_mb_child(case, impl, device_name):

@@ -14,12 +14,11 @@ then the ratios reference / ours. `--chunks` adds the fast path at those chunk l
 """
 import argparse
 import os
-import time
 
 import pandas as pd
 import torch
 
-from peak_memory import peak_mb_in_fresh_process, peak_mb_of
+from measure import best_ms, peak_mb_in_fresh_process, peak_mb_of
 from workbench.kernels.selective_scan import selective_scan, selective_scan_fast
 
 STATES = 16
@@ -53,26 +52,16 @@ def run(tensors, impl, backward: bool, chunk=None):
         y.backward(torch.ones_like(y))
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_ms(case, impl, device, backward: bool, chunk=None, budget_s=2.0, max_reps=20) -> float:
     "Best time in ms: one warm-up, then repetitions until `budget_s` or `max_reps`."
     tensors = inputs(case, device, requires_grad=backward)
-    run(tensors, impl, backward, chunk)
-    sync(device)
-    best, spent, reps = float("inf"), 0.0, 0
-    while reps < max_reps and (reps < 2 or spent < budget_s):
+
+    def call():
         for t in tensors:
             t.grad = None
-        start = time.perf_counter()
         run(tensors, impl, backward, chunk)
-        sync(device)
-        elapsed = time.perf_counter() - start
-        best, spent, reps = min(best, elapsed), spent + elapsed, reps + 1
-    return 1e3 * best
+
+    return best_ms(call, device, budget_s, max_reps)
 
 
 def peak_mb_child(case, impl, device_name):

@@ -4,7 +4,7 @@
 imports many test files into one process; so every check runs in a fresh Python with the environment it needs."""
 import pytest
 
-from conftest import run_python
+from conftest import run_python, sm90_program
 
 
 def test_kernels_match_the_reference_in_the_interpreter(tmp_path):
@@ -73,46 +73,10 @@ def test_the_module_imports_without_triton(tmp_path):
 def test_kernels_compile_for_sm90(tmp_path):
     "The interpreter never compiles; build every kernel for an H100 ahead of time (no GPU needed), as the launchers call it."
     pytest.importorskip("triton")
-    code = """
-    import torch
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
+    code = sm90_program("""
     import workbench.kernels.na2d_triton as m
 
-    TYPES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32", torch.float64: "fp64"}
-    KERNELS = ["_na2d_av_fwd_kernel", "_na2d_av_bwd_attn_kernel", "_na2d_av_bwd_value_kernel"]
-
-
-    class Recorder:
-        "Stands in for a kernel: `kernel[grid](*args, **constexprs)` records the call instead of launching."
-        def __init__(self, kernel):
-            self.kernel, self.calls = kernel, []
-
-        def __getitem__(self, grid):
-            return lambda *args, **constexprs: self.calls.append((args, constexprs))
-
-
-    def build(kernel, args, constexprs):
-        "PTX for sm_90, specialised as a launch with `args` is: ints equal to 1 become constants, multiples of 16 and (16-byte aligned) pointers are marked divisible by 16."
-        sig, attrs, constexprs = {}, {}, dict(constexprs)
-        for n, (name, arg) in enumerate(zip(kernel.arg_names, args)):
-            if isinstance(arg, torch.Tensor):
-                sig[name], attrs[(n,)] = "*" + TYPES[arg.dtype], [["tt.divisibility", 16]]
-            elif arg == 1:
-                sig[name], constexprs[name] = "constexpr", 1
-            else:
-                sig[name] = "i32"
-                if arg % 16 == 0:
-                    attrs[(n,)] = [["tt.divisibility", 16]]
-        sig.update({name: "constexpr" for name in kernel.arg_names[len(args):]})
-        src = ASTSource(kernel, sig, constexprs, attrs)
-        return triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4}).asm["ptx"]
-
-
-    recorders = {name: Recorder(getattr(m, name)) for name in KERNELS}
-    for name, rec in recorders.items():
-        setattr(m, name, rec)
+    recorders = record(m, ["_na2d_av_fwd_kernel", "_na2d_av_bwd_attn_kernel", "_na2d_av_bwd_value_kernel"])
     for dtype, (c, k) in [(torch.float16, (16, 13)), (torch.float16, (14, 7)), (torch.bfloat16, (16, 7)),
                           (torch.float32, (128, 3)), (torch.float64, (16, 5))]:
         attn, value = torch.rand(2, 4, 28, 28, k * k, dtype=dtype), torch.rand(2, 4, 28, 28, c, dtype=dtype)
@@ -123,5 +87,5 @@ def test_kernels_compile_for_sm90(tmp_path):
             if args[1].dtype == torch.float16 and args[6] == 16:  # 32-byte channel rows: 128-bit vector loads
                 assert "ld.global.v4" in ptx, name
     print(sum(len(rec.calls) for rec in recorders.values()))
-    """
+    """)
     assert run_python(code, tmp_path).strip() == "15"

@@ -4,7 +4,7 @@
 imports many test files into one process; so every check runs in a fresh Python with the environment it needs."""
 import pytest
 
-from conftest import run_python
+from conftest import run_python, sm90_program
 
 
 def test_kernels_match_the_reference_in_the_interpreter(tmp_path):
@@ -76,46 +76,10 @@ def test_the_module_imports_without_triton(tmp_path):
 def test_kernels_compile_for_sm90(tmp_path):
     "The interpreter never compiles; build both kernels for an H100 ahead of time (no GPU needed), as the launchers call them."
     pytest.importorskip("triton")
-    code = """
-    import torch
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
+    code = sm90_program("""
     import workbench.kernels.selective_scan_triton as m
 
-    TYPES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32", torch.float64: "fp64"}
-    KERNELS = ["_scan_fwd_kernel", "_scan_bwd_kernel"]
-
-
-    class Recorder:
-        "Stands in for a kernel: `kernel[grid](*args, **constexprs)` records the call instead of launching."
-        def __init__(self, kernel):
-            self.kernel, self.calls = kernel, []
-
-        def __getitem__(self, grid):
-            return lambda *args, **constexprs: self.calls.append((args, constexprs))
-
-
-    def build(kernel, args, constexprs):
-        "PTX for sm_90, specialised as a launch with `args` is: None becomes a constant, ints equal to 1 become constants, multiples of 16 and (16-byte aligned) pointers are marked divisible by 16."
-        sig, attrs, constexprs = {}, {}, dict(constexprs)
-        for n, (name, arg) in enumerate(zip(kernel.arg_names, args)):
-            if isinstance(arg, torch.Tensor):
-                sig[name], attrs[(n,)] = "*" + TYPES[arg.dtype], [["tt.divisibility", 16]]
-            elif arg is None or arg == 1:
-                sig[name], constexprs[name] = "constexpr", arg
-            else:
-                sig[name] = "i32"
-                if arg % 16 == 0:
-                    attrs[(n,)] = [["tt.divisibility", 16]]
-        sig.update({name: "constexpr" for name in kernel.arg_names[len(args):]})
-        src = ASTSource(kernel, sig, constexprs, attrs)
-        return triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4}).asm["ptx"]
-
-
-    recorders = {name: Recorder(getattr(m, name)) for name in KERNELS}
-    for name, rec in recorders.items():
-        setattr(m, name, rec)
+    recorders = record(m, ["_scan_fwd_kernel", "_scan_bwd_kernel"])
     # VCMamba-S shapes in every input dtype; without D and δ_bias and softplus once; N = 12 (masked states) once
     for dtype, (E, N, L, extras) in [(torch.float16, (576, 16, 49, True)), (torch.bfloat16, (576, 16, 196, True)),
                                      (torch.float32, (1024, 16, 49, True)), (torch.float32, (100, 12, 7, False)),
@@ -131,5 +95,5 @@ def test_kernels_compile_for_sm90(tmp_path):
         for args, constexprs in rec.calls:
             build(rec.kernel, args, constexprs)
     print(sum(len(rec.calls) for rec in recorders.values()))
-    """
+    """)
     assert run_python(code, tmp_path).strip() == "10"

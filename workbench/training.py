@@ -118,10 +118,12 @@ class Lion(torch.optim.Optimizer):
 
 # %% ../nbs/05_training.ipynb #1e5e453a
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    "`config.optimizer` over `model`'s trainable parameters, with weight decay on those of 2 or more dimensions."
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": config.weight_decay},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    "`config.optimizer` over `model`'s trainable parameters; weight decay on those of 2 or more dimensions that the model does not exempt."
+    exempt = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()  # timm's convention
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decayed = [p.ndim > 1 and not any(name == e or name.endswith("." + e) for e in exempt) for name, p in params]
+    groups = [{"params": [p for (_, p), d in zip(params, decayed) if d], "weight_decay": config.weight_decay},
+              {"params": [p for (_, p), d in zip(params, decayed) if not d], "weight_decay": 0.0}]
     betas = {} if config.betas is None else {"betas": config.betas}
     if config.optimizer == "lion":
         return Lion(groups, lr=config.lr, **betas)

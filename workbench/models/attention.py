@@ -94,7 +94,7 @@ def cell_box(grid: tuple[int, int], image_size: tuple[int, int], index: int) -> 
 
 
 def _head_index(amap: AttentionMap, head) -> int | None:
-    if head is None or isinstance(head, int) and 0 <= head < len(amap.heads):
+    if head is None or isinstance(head, int) and not isinstance(head, bool) and 0 <= head < len(amap.heads):
         return head
     if head in amap.heads:
         return amap.heads.index(head)

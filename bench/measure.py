@@ -1,4 +1,6 @@
-"""Peak memory of one call beyond its inputs, measured in a fresh process: shared by the kernel benchmarks.
+"""Time and peak memory of one call, shared by the kernel benchmarks.
+
+Time: the best of repeated calls after a warm-up. Peak memory beyond the inputs, measured in a fresh process:
 
 CPU: the growth of the resident set, sampled while the call runs (ru_maxrss would also hold the peak of
 `import torch`); the child runs with MALLOC_MMAP_THRESHOLD_ set so that every large tensor is its own mapping,
@@ -12,6 +14,25 @@ import threading
 import time
 
 import torch
+
+
+def sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def best_ms(call, device: torch.device, budget_s: float = 2.0, max_reps: int = 20) -> float:
+    "Best time of `call()` in ms: one warm-up, then repetitions until `budget_s` or `max_reps`."
+    call()
+    sync(device)
+    best, spent, reps = float("inf"), 0.0, 0
+    while reps < max_reps and (reps < 2 or spent < budget_s):
+        start = time.perf_counter()
+        call()
+        sync(device)
+        elapsed = time.perf_counter() - start
+        best, spent, reps = min(best, elapsed), spent + elapsed, reps + 1
+    return 1e3 * best
 
 
 def resident_mb() -> float:
