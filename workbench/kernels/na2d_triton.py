@@ -10,7 +10,7 @@ from torch.autograd.function import once_differentiable
 
 from ..core import ParameterError
 from .na2d import check_na2d_inputs
-from .triton_support import jit, tl, triton, triton_available
+from .triton_support import accumulator_dtype, jit, tl, triton, triton_available
 
 # %% auto #0
 __all__ = ['TRITON_DTYPES', 'MAX_CHANNELS', 'NA2DAVTriton', 'na2d_av_triton']
@@ -24,10 +24,6 @@ def _tiles(value: torch.Tensor) -> tuple[int, int, int]:
     block_p = min(max(elements // block_c, 16), 128, triton.next_power_of_2(H * W))
     return B * G * triton.cdiv(H * W, block_p), block_p, block_c
 
-
-def _acc_dtype(dtype: torch.dtype):
-    "Accumulator: float32 for float16/bfloat16/float32 inputs, float64 for float64."
-    return tl.float64 if dtype == torch.float64 else tl.float32
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #354473c9
 @jit
@@ -74,7 +70,7 @@ def _launch(kernel, first: torch.Tensor, second: torch.Tensor, out: torch.Tensor
     if programs:
         with torch.cuda.device_of(pixels):  # Triton launches on the current device, which need not be the tensors'
             kernel[(programs,)](first, second, out, *pixels.shape[1:], *first.stride(), *second.stride(), *out.stride(),
-                                K=kernel_size, BLOCK_P=block_p, BLOCK_C=block_c, ACC=_acc_dtype(pixels.dtype))
+                                K=kernel_size, BLOCK_P=block_p, BLOCK_C=block_c, ACC=accumulator_dtype(pixels.dtype))
     return out
 
 

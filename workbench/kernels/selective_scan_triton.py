@@ -12,7 +12,7 @@ from torch.autograd.function import once_differentiable
 
 from ..core import ParameterError
 from .selective_scan import check_scan_inputs, compute_dtype
-from .triton_support import jit, tl, triton, triton_available
+from .triton_support import accumulator_dtype, jit, tl, triton, triton_available
 
 # %% auto #0
 __all__ = ['BLOCK_E', 'CHUNK', 'MAX_STATES', 'TRITON_DTYPES', 'SelectiveScanTriton', 'selective_scan_triton']
@@ -27,10 +27,6 @@ def _tiles(E: int, N: int) -> tuple[int, int]:
     "(block_e, block_n) for E channels and N states."
     return min(BLOCK_E, triton.next_power_of_2(E)), triton.next_power_of_2(N)
 
-
-def _acc_dtype(dtype: torch.dtype):
-    "Accumulator: float32 for float16/bfloat16/float32 inputs, float64 for float64."
-    return tl.float64 if dtype == torch.float64 else tl.float32
 
 # %% ../../nbs/23_kernels.selective_scan_triton.ipynb #9fa5f8f9
 @jit
@@ -94,7 +90,7 @@ def _grid(u: torch.Tensor, N: int):
     "(grid, constexprs) of a launch over u's (Bt, E, L) with N states."
     Bt, E, L = u.shape
     block_e, block_n = _tiles(E, N)
-    return (Bt, triton.cdiv(E, block_e)), dict(BLOCK_E=block_e, BLOCK_N=block_n, ACC=_acc_dtype(u.dtype))
+    return (Bt, triton.cdiv(E, block_e)), dict(BLOCK_E=block_e, BLOCK_N=block_n, ACC=accumulator_dtype(u.dtype))
 
 
 def _forward(u, delta, A, B, C, D, delta_bias, delta_softplus: bool, chunk: int = CHUNK):
