@@ -136,6 +136,23 @@ def test_a_failed_member_does_not_stop_the_sweep(toy, runs_root, capsys):
     assert "lr=2.0 must be a number in [0, 1]" in runs[runs.status == "failed"].error.iloc[0]
 
 
+def test_sweep_on_a_local_ray_cluster(toy, runs_root, capsys):
+    code, out, err = workbench(capsys, "sweep", toy, "-g", "n=2,3", "-g", "lr=0.5,2", "--executor", "ray",
+                               "--jobs", "2", "--runs", runs_root)
+    assert code == 1, err  # lr=2 fails on purpose: reported, and the others still run
+    assert "4 runs, 2 at a time on Ray (a local cluster)" in out
+    runs = RunStore(runs_root).runs()
+    status = sorted((r.params["n"], r.params["lr"], r.status) for r in runs.itertuples())
+    assert status == [(2, 0.5, "finished"), (2, 2.0, "failed"), (3, 0.5, "finished"), (3, 2.0, "failed")]
+    assert sorted(s["final_loss"] for s in runs.summary if s) == pytest.approx([0.5**3, 0.5**2])
+
+
+def test_sweep_address_needs_ray(toy, runs_root, capsys):
+    code, out, err = workbench(capsys, "sweep", toy, "-g", "n=2", "--address", "auto", "--runs", runs_root)
+    assert code == 2 and "--address is for --executor ray (a Ray cluster), not --executor process" in err
+    assert not runs_root.exists()
+
+
 def test_sweep_checks_the_whole_grid_first(toy, runs_root, capsys):
     code, out, err = workbench(capsys, "sweep", toy, "-g", "n=1,2,x", "--runs", runs_root)
     assert code == 2 and "n=x does not fit the parameter" in err

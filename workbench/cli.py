@@ -9,12 +9,9 @@ import argparse
 import ast
 import itertools
 import logging
-import multiprocessing
 import re
 import sys
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +20,7 @@ import pandas as pd
 
 import workbench
 from .core import ParameterError
+from .parallel import EXECUTORS, TaskResult, run_tasks
 from .runs import RUN_STATUSES, RunStore, RunStoreError, default_runs_root
 
 # %% auto #0
@@ -176,7 +174,7 @@ def check_parameters(given: dict[str, str], defaults: dict, notebook: str = "the
 # %% ../nbs/03_cli.ipynb #c6e8c191
 class RunOutcome(NamedTuple):
     "How one `workbench run` ended."
-    run_id: str
+    run_id: str | None  # None: a sweep member whose worker died before its run was recorded
     status: str
     error: str | None = None
 
@@ -262,25 +260,24 @@ def parse_grid(specs: list[str], defaults: dict, notebook: str = "the notebook")
 
 
 def sweep(notebook: str | Path, grid: dict[str, list], params: dict | None = None,
-          runs_root: str | Path | None = None, jobs: int = 2, on_done=None) -> list[RunOutcome]:
-    "Run `notebook` for every combination in `grid` (plus fixed `params`), `jobs` at a time; `on_done(outcome, values)` as each ends."
+          runs_root: str | Path | None = None, jobs: int = 2, on_done=None, executor: str = "process",
+          address: str | None = None) -> list[RunOutcome]:
+    "Run `notebook` for every combination in `grid` (plus fixed `params`) on `executor`, `jobs` at a time; `on_done(outcome, values)` as each ends."
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    outcomes = []
-    # Forking with other threads alive can deadlock the child on a lock one of them held; macOS forbids it outright.
-    start = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(start)) as pool:
-        futures = {pool.submit(run_notebook, notebook, (params or {}) | combo, runs_root): combo for combo in combos}
-        try:
-            for future in as_completed(futures):
-                outcomes.append(future.result())
-                if on_done is not None:
-                    on_done(outcomes[-1], futures[future])
-        except KeyboardInterrupt:
-            # Ctrl-C reaches the running members too (they record themselves as interrupted); start no new ones.
-            for future in futures:
-                future.cancel()
-            raise
-    return outcomes
+    runs_root = str(Path(runs_root or default_runs_root()).resolve())  # the same store wherever a member runs
+    tasks = [dict(notebook=str(Path(notebook).resolve()), params=(params or {}) | combo, runs_root=runs_root)
+             for combo in combos]
+
+    def outcome(result: TaskResult) -> RunOutcome:  # a member whose worker died never got to record a run
+        return result.value if result.ok else RunOutcome(None, "failed", result.error)
+
+    def report(result: TaskResult):
+        if on_done is not None:
+            on_done(outcome(result), combos[result.index])
+
+    results = run_tasks(run_notebook, tasks, executor=executor, jobs=jobs, address=address, retries=1, on_done=report)
+    return [outcome(r) for r in results]
+
 
 # %% ../nbs/03_cli.ipynb #329c6276
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -323,14 +320,18 @@ def _cmd_sweep(args) -> int:
     grid = parse_grid(args.grid, defaults, notebook.name)
     if args.jobs < 1:
         raise ParameterError(f"--jobs={args.jobs} must be at least 1")
+    if args.address is not None and args.executor != "ray":
+        raise ParameterError(f"--address is for --executor ray (a Ray cluster), not --executor {args.executor}")
     n_runs = len(list(itertools.product(*grid.values())))
-    print(f"sweeping {notebook.name}: {n_runs} runs, {args.jobs} at a time", flush=True)
+    where = "local processes" if args.executor == "process" else f"Ray ({args.address or 'a local cluster'})"
+    print(f"sweeping {notebook.name}: {n_runs} runs, {args.jobs} at a time on {where}", flush=True)
 
     def report(outcome: RunOutcome, values: dict):
         error = f": {_last_line(outcome.error)}" if outcome.error else ""
-        print(f"  {outcome.run_id} {_pairs(values, width=200)}: {outcome.status}{error}", flush=True)
+        print(f"  {outcome.run_id or '(no run)'} {_pairs(values, width=200)}: {outcome.status}{error}", flush=True)
 
-    outcomes = sweep(notebook, grid, params, _runs_root(args), jobs=args.jobs, on_done=report)
+    outcomes = sweep(notebook, grid, params, _runs_root(args), jobs=args.jobs, on_done=report,
+                     executor=args.executor, address=args.address)
     runs = RunStore(_runs_root(args)).runs()
     print(runs_table(runs[runs.run_id.isin([o.run_id for o in outcomes])]))
     return max(_EXIT_CODES[o.status] for o in outcomes)
@@ -389,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     param_options(sweep_)
     sweep_.add_argument("-g", "--grid", action="append", required=True, metavar="NAME=v1,v2,...", help="values to sweep (repeatable: cartesian product)")
     sweep_.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2)")
+    sweep_.add_argument("--executor", choices=[e for e in EXECUTORS if e != "serial"], default="process",
+                        help="where the runs execute: local worker processes (default) or a Ray cluster")
+    sweep_.add_argument("--address", metavar="ADDRESS", help="with --executor ray: the cluster to use ('auto', ray://host:10001); default: start a local one")
     sweep_.set_defaults(handler=_cmd_sweep)
 
     runs = commands.add_parser("runs", help="list runs, newest first")
