@@ -11,5 +11,6 @@ navigation = st.navigation([
     st.Page(PAGES / "runs.py", title="Run store", icon=":material/storage:"),
     st.Page(PAGES / "top_down.py", title="Top-down maps", icon=":material/center_focus_strong:"),
     st.Page(PAGES / "attention.py", title="Attention", icon=":material/visibility:"),
+    st.Page(PAGES / "bias_measures.py", title="Bias measures", icon=":material/straighten:"),
 ])
 navigation.run()

@@ -1,6 +1,7 @@
 """AppTest of every explorer page: each renders without an exception, on an empty store and on a populated one."""
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 import timm
 import torch
@@ -35,7 +36,7 @@ def run_app(path, timeout=60, **state) -> AppTest:
 
 
 def test_every_page_is_tested():
-    assert {p.stem for p in PAGES} == {"attention", "grokking", "runs", "top_down"}
+    assert {p.stem for p in PAGES} == {"attention", "bias_measures", "grokking", "runs", "top_down"}
 
 
 def test_explorer_entry_point_renders(runs_root):
@@ -199,3 +200,64 @@ def test_attention_page_every_family(runs_root, variant, block, head):
     next(s for s in at.selectbox if s.label in ("head", "direction")).set_value(head).run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 2
+
+
+BIAS_PAGE = APPS / "pages" / "bias_measures.py"
+
+
+def test_bias_measures_page_empty_store(runs_root):
+    at = run_app(BIAS_PAGE)
+    assert "No estimates stored yet" in at.info[0].value
+    assert len(at.get("vega_lite_chart")) == 1  # the paper's difficulties need no run
+
+
+def test_bias_measures_page_new_estimate_is_stored(runs_root):
+    at = run_app(BIAS_PAGE, timeout=180)
+    at.selectbox(key="bits_space").set_value("small_cnn")
+    at.number_input(key="bits_target").set_value(0.09)
+    at.slider(key="bits_n_train").set_value(30)
+    at.slider(key="bits_n_hypotheses").set_value(3)
+    at.slider(key="bits_steps").set_value(10)
+    at.slider(key="bits_min_train_acc").set_value(1.0)
+    at.selectbox(key="bits_executor").set_value("serial")
+    at.button[0].click().run()  # 10 steps do not fit 30 digits: refused, with the reason, and stored as failed
+    assert not at.exception, [e.value for e in at.exception]
+    assert "only 0 of 3 networks fit the training data to min_train_acc=1.0" in at.error[0].value
+    assert list(RunStore(runs_root).runs(experiment="bias_estimate").status) == ["failed"]
+    at.slider(key="bits_min_train_acc").set_value(0.0)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "small_cnn:" in at.success[0].value and "(3 hypotheses" in at.success[0].value
+    run = RunStore(runs_root).runs(experiment="bias_estimate").iloc[0]  # the newest
+    assert run.status == "finished" and run.summary["n_hypotheses"] == 3 and run.params["space"] == "small_cnn"
+    assert len(RunStore(runs_root).metrics([run.run_id]).query("name == 'test_mse'")) == 3  # one per hypothesis
+    table = at.dataframe[0].value
+    assert list(table.hypothesis_space) == ["small_cnn"] and table.bits.iloc[0] == pytest.approx(run.summary["bits"])
+
+
+def test_bias_measures_page_reads_experiment_runs(runs_root):
+    store = RunStore(runs_root)
+    with store.create_run("exact_bias_digits", dict(n_train=100)) as run:
+        run.summarize(target_error=0.03, bits_by_hypothesis_space=[
+            dict(hypothesis_space="small_cnn", bits=1.0, bootstrap_std_bits=0.2, exact_bits=None),
+            dict(hypothesis_space="RBF-kernel GP", bits=150.0, bootstrap_std_bits=3.0, exact_bits=400.0)],
+            bits_by_dimension=[dict(task="synthetic teacher", input_dim=d, bits=b, exact_bits=b + 1)
+                               for d, b in [(2, 0.5), (4, 9.0), (8, 120.0)]])
+    with store.create_run("difficulty_datasets", dict(target_error=0.001)) as run:
+        pd.DataFrame(dict(dataset=["digits"], log10_bits=[10.6], source=["measured here"])).to_csv(
+            store.artifact_dir(run.id) / "difficulty_table.csv", index=False)
+    with store.create_run("sample_complexity", dict(d_fixed=8, k_fixed=4, n_max=64)) as run:
+        rows = [dict(arch=a, k=k, d=d, seed=0, n_star=n, reached=n is not None)
+                for a, scale in [("cnn", 1), ("fcn", 8)] for k, d in [(2, 8), (4, 8), (4, 16)]
+                for n in [scale * k * d if scale * k * d <= 64 else None]]
+        pd.DataFrame(rows).to_csv(store.artifact_dir(run.id) / "results.csv", index=False)
+        pd.DataFrame([dict(arch="cnn", varied="k", exponent=1.0, theory=None)]).to_csv(
+            store.artifact_dir(run.id) / "exponents.csv", index=False)
+    at = run_app(BIAS_PAGE)
+    table = at.dataframe[0].value
+    assert sorted(table.hypothesis_space) == ["RBF-kernel GP", "small_cnn"]
+    assert list(at.dataframe[1].value.exponent) == [1.0]
+    assert "3 never reached the target within n ≤ 64" in at.caption[-1].value
+    assert len(at.get("vega_lite_chart")) == 5  # bits, bits against dimension, difficulties, n* against k and d
+    at.button[1].click().run()  # compute the difficulty of sklearn's digits on the page
+    assert not at.exception, [e.value for e in at.exception]

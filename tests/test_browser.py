@@ -115,7 +115,21 @@ def test_click_through_explorer(explorer, runs_root):
         assert query_map.screenshot() != before, "moving the query point did not redraw the attention map"
         assert page.get_by_text("Traceback").count() == 0
         page.screenshot(path=str(ARTIFACTS / "explorer-attention.png"), full_page=True)
+
+        page.get_by_role("link", name="Bias measures").click()  # an estimate started from the page, with progress
+        page.get_by_role("heading", name="New estimate on MNIST").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Estimate").click()  # defaults: 10 ReLU MLPs on 100 digits, worker processes
+        page.get_by_text("bits at ε = 0.04").wait_for(timeout=180_000)
+        page.locator('[data-testid="stVegaLiteChart"] svg.marks').first.wait_for(timeout=60_000)  # the stored estimate
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-bias-measures.png"), full_page=True)
+        page.get_by_role("tab", name="Generalization difficulty").click()  # the paper's tasks need no run
+        page.locator('[data-testid="stVegaLiteChart"] svg.marks').filter(visible=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "explorer-difficulty.png"), full_page=True)
+        estimates = store.runs(experiment="bias_estimate")
+        assert list(estimates.status) == ["finished"] and estimates.summary.iloc[0]["n_hypotheses"] >= 3
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-top-down.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-attention.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "explorer-bias-measures.png").stat().st_size > 10_000

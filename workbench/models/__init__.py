@@ -6,4 +6,4 @@
 __all__ = []
 
 # %% ../../nbs/30_models.ipynb #166939e4
-from . import coswin, duoformer, mlp, overlock, vcmamba
+from . import coswin, duoformer, locality, mlp, overlock, vcmamba
