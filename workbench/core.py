@@ -162,4 +162,7 @@ def progress(iterable=None, total: int | None = None, desc: str = "", disable: b
         return StreamlitProgress(iterable, total=total, desc=desc)
     from tqdm.auto import tqdm
 
+    # tqdm's monitor thread (started by the first bar, even a disabled one) would stay alive, and a process with a
+    # second thread cannot safely fork: `workbench.parallel` would then spawn its workers, seconds slower each.
+    tqdm.monitor_interval = 0
     return tqdm(iterable, total=total, desc=desc, disable=disable)
