@@ -181,22 +181,25 @@ def _clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]
     return float(low), float(high)
 
 
-def fitted_bits(losses, target_error: float, start: ScaledNcx2 | None = None) -> tuple[float, str, ScaledNcx2]:
+def fitted_bits(losses, target_error: float, start: ScaledNcx2 | None = None,
+                fallback: str = "saddlepoint") -> tuple[float, str, ScaledNcx2]:
     "Bits at `target_error` of the ncx2 fitted to `losses` (from `start` if given), how they were computed, and the fit."
     fit = ScaledNcx2.fit(losses, start)
-    nats, method = fit.neg_log_cdf(target_error)
+    nats, method = fit.neg_log_cdf(target_error, fallback)
     return nats / LN2, method, fit
 
 
 def inductive_bias(losses, target_error: float, bootstrap: int = 100, seed: int = 0, hypothesis_space: str = "",
-                   exact: GeneralizedChi2 | None = None, n_failed: int = 0) -> InductiveBiasEstimate:
+                   exact: GeneralizedChi2 | None = None, n_failed: int = 0,
+                   fallback: str = "saddlepoint") -> InductiveBiasEstimate:
     "The `InductiveBiasEstimate` at `target_error` from sampled hypotheses' test `losses`, with its self-checks."
     losses = _check_losses(losses)
     check_range("target_error", target_error, low=0)
     check_range("bootstrap", bootstrap, low=0, integer=True)
-    bits, method, fit = fitted_bits(losses, target_error)
+    check_choice("fallback", fallback, TAIL_FALLBACKS)
+    bits, method, fit = fitted_bits(losses, target_error, fallback=fallback)
     rng = np.random.default_rng(seed)
-    resampled = [fitted_bits(rng.choice(losses, len(losses)), target_error, fit)[0] for _ in range(bootstrap)]
+    resampled = [fitted_bits(rng.choice(losses, len(losses)), target_error, fit, fallback)[0] for _ in range(bootstrap)]
     n, k = len(losses), int(np.sum(losses <= target_error))
     estimate = InductiveBiasEstimate(bits, target_error, n, method, fit.df, fit.nc, fit.scale,
                                      float(np.std(resampled)) if bootstrap else math.nan, k,
