@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PROVENANCE_PACKAGES', 'ParameterError', 'check_choice', 'check_range', 'seed_everything', 'choose_device',
-           'set_threads', 'package_versions', 'git_commit', 'in_test', 'StreamlitProgress', 'progress']
+__all__ = ['PROVENANCE_PACKAGES', 'ParameterError', 'check_choice', 'check_range', 'check_nonempty', 'seed_everything',
+           'choose_device', 'set_threads', 'package_versions', 'git_commit', 'in_test', 'StreamlitProgress', 'progress']
 
 # %% ../nbs/00_core.ipynb #f03230ac
 class ParameterError(ValueError):
@@ -42,6 +42,15 @@ def check_range(name: str, value, low=None, high=None, integer: bool = False):
         hi = "inf" if high is None else high
         raise ParameterError(f"{name}={value!r} must be {kind} in [{lo}, {hi}]")
     return value
+
+
+def check_nonempty(**lists) -> list[list]:
+    "Each keyword's value as a list, in order; `ParameterError` naming the first that is empty (a grid over it would run nothing)."
+    lists = {name: list(values) for name, values in lists.items()}
+    for name, values in lists.items():
+        if not values:
+            raise ParameterError(f"{name} is empty; give at least one value")
+    return list(lists.values())
 
 # %% ../nbs/00_core.ipynb #c967bac6
 def seed_everything(seed: int, deterministic: bool = True) -> int:

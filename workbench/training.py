@@ -21,7 +21,7 @@ from .core import ParameterError, check_choice, check_range, progress
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'check_betas', 'TrainConfig', 'learning_rate', 'cosine_lr', 'Lion', 'make_optimizer',
-           'evaluate', 'train_classifier', 'save_checkpoint', 'load_checkpoint']
+           'evaluate', 'train_classifier', 'train_logistic', 'sign_accuracy', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/05_training.ipynb #28629a45
 OPTIMIZERS = ("adamw", "lion", "sgd")
@@ -216,6 +216,31 @@ def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         if run is not None:
             run.log(step + 1, **metrics)
     return metrics
+
+# %% ../nbs/05_training.ipynb #69757fc2
+@torch.enable_grad()  # a caller's no_grad must not stop training
+def train_logistic(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 300, lr: float = 0.01) -> dict:
+    "Full-batch Adam on the logistic loss of `model`'s scalar output against y ∈ {−1, +1}; returns the final train loss and accuracy."
+    check_range("steps", steps, low=1, integer=True)
+    check_range("lr", lr, low=0)
+    if not torch.all((y == 1) | (y == -1)):
+        raise ParameterError("y must hold labels −1 and +1 only (map 0/1 labels with 2 * y - 1)")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        margin = y * model(x).squeeze(-1)
+        loss = F.softplus(-margin).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return dict(train_loss=loss.item(), train_acc=(margin > 0).float().mean().item())
+
+
+@torch.no_grad()
+def sign_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    "Fraction of samples whose output sign is y ∈ {−1, +1} (an output of exactly 0 counts as +1)."
+    model.eval()
+    return (torch.where(model(x).squeeze(-1) >= 0, 1.0, -1.0) == y).float().mean().item()
 
 # %% ../nbs/05_training.ipynb #720e7f68
 def save_checkpoint(path: str | Path, model: nn.Module, model_name: str, model_kwargs: dict | None = None, **info):

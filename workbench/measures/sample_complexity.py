@@ -13,37 +13,13 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from ..core import ParameterError, check_choice, check_range, seed_everything
+from ..core import check_choice, check_nonempty, check_range, seed_everything
 from ..models.locality import ARCHITECTURES, dsd_ceiling, dsd_task
+from ..training import sign_accuracy, train_logistic
 
 # %% auto #0
-__all__ = ['THEORY', 'train_dsd', 'dsd_accuracy', 'n_star_task', 'sample_complexity_grid', 'fit_exponents']
-
-# %% ../../nbs/45_measures.sample_complexity.ipynb #fd468dcb
-@torch.enable_grad()  # a caller's no_grad must not stop training
-def train_dsd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 300, lr: float = 0.01) -> dict:
-    "Full-batch Adam on the logistic loss of `model`'s scalar output against y ∈ {−1, +1}; returns the final train loss and accuracy."
-    check_range("steps", steps, low=1, integer=True)
-    check_range("lr", lr, low=0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(steps):
-        margin = y * model(x).squeeze(-1)
-        loss = F.softplus(-margin).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return dict(train_loss=loss.item(), train_acc=(margin > 0).float().mean().item())
-
-
-@torch.no_grad()
-def dsd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    "Fraction of samples whose output sign is y (an output of exactly 0 counts as +1)."
-    model.eval()
-    return (torch.where(model(x).squeeze(-1) >= 0, 1.0, -1.0) == y).float().mean().item()
+__all__ = ['THEORY', 'n_star_task', 'sample_complexity_grid', 'fit_exponents', 'separation_holds']
 
 # %% ../../nbs/45_measures.sample_complexity.ipynb #e23ddd2f
 def n_star_task(arch: str, k: int, d: int, seed: int = 0, target_acc: float | None = None, bayes_gap: float = 0.05,
@@ -71,8 +47,8 @@ def n_star_task(arch: str, k: int, d: int, seed: int = 0, target_acc: float | No
         if n not in accuracies:
             seed_everything(seed, deterministic=False)  # the same initialisation at every n
             model = ARCHITECTURES[arch](k, d, width)
-            train_dsd(model, x_pool[:n], y_pool[:n], steps=steps, lr=lr)
-            accuracies[n] = dsd_accuracy(model, x_test, y_test)
+            train_logistic(model, x_pool[:n], y_pool[:n], steps=steps, lr=lr)
+            accuracies[n] = sign_accuracy(model, x_test, y_test)
         return accuracies[n] >= target_acc
 
     failing, n = None, n_min
@@ -103,10 +79,7 @@ def sample_complexity_grid(ks: Iterable[int], ds: Iterable[int], archs: Iterable
     "n* for every (k, d, arch, seed), run through `workbench.parallel.run_tasks`; one row per task, failures included."
     from workbench.parallel import run_tasks  # imported here so the measures load without the executors
 
-    ks, ds, archs, seeds = list(ks), list(ds), list(archs), list(seeds)
-    for name, values in dict(ks=ks, ds=ds, archs=archs, seeds=seeds).items():
-        if not values:
-            raise ParameterError(f"{name} is empty; give at least one value")
+    ks, ds, archs, seeds = check_nonempty(ks=ks, ds=ds, archs=archs, seeds=seeds)
     for arch in archs:
         check_choice("archs", arch, ARCHITECTURES)
     for name, values in dict(ks=ks, ds=ds).items():
@@ -144,3 +117,30 @@ def fit_exponents(table: pd.DataFrame, x: str = "k", fixed: str = "d", y: str = 
             row.update(exponent=float(slope), prefactor=float(np.exp(intercept)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+# %% ../../nbs/45_measures.sample_complexity.ipynb #564555c8
+def separation_holds(table: pd.DataFrame, order: Iterable[str] = ("cnn", "lcn", "fcn")) -> pd.DataFrame:
+    "One row per (k, d, seed, pair of consecutive archs in `order`): holds = n*_first < n*_second (NaN when both are censored)."
+    order = list(order)
+    for arch in order:
+        check_choice("order", arch, ARCHITECTURES)
+    finished = table[table.status == "finished"]
+    rows = []
+    for (k, d, seed), point in finished.groupby(["k", "d", "seed"]):
+        by_arch = point.set_index("arch")
+        for first, second in zip(order, order[1:]):
+            if first not in by_arch.index or second not in by_arch.index:
+                continue
+            a, b = by_arch.loc[first], by_arch.loc[second]
+            a_reached, b_reached = bool(a.reached), bool(b.reached)
+            if a_reached and b_reached:
+                holds = float(a.n_star < b.n_star)
+            elif a_reached:  # b needs more than its n_max, and a reached at or below it
+                holds = 1.0
+            elif b_reached:
+                holds = 0.0
+            else:
+                holds = math.nan
+            rows.append(dict(k=k, d=d, seed=seed, pair=f"{first} < {second}", first=a.n_star if a_reached else None,
+                             second=b.n_star if b_reached else None, holds=holds))
+    return pd.DataFrame(rows, columns=["k", "d", "seed", "pair", "first", "second", "holds"])
