@@ -12,5 +12,6 @@ navigation = st.navigation([
     st.Page(PAGES / "top_down.py", title="Top-down maps", icon=":material/center_focus_strong:"),
     st.Page(PAGES / "attention.py", title="Attention", icon=":material/visibility:"),
     st.Page(PAGES / "bias_measures.py", title="Bias measures", icon=":material/straighten:"),
+    st.Page(PAGES / "shortcuts.py", title="Simplicity & shortcuts", icon=":material/alt_route:"),
 ])
 navigation.run()

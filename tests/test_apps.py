@@ -36,7 +36,7 @@ def run_app(path, timeout=60, **state) -> AppTest:
 
 
 def test_every_page_is_tested():
-    assert {p.stem for p in PAGES} == {"attention", "bias_measures", "grokking", "runs", "top_down"}
+    assert {p.stem for p in PAGES} == {"attention", "bias_measures", "grokking", "runs", "shortcuts", "top_down"}
 
 
 def test_explorer_entry_point_renders(runs_root):
@@ -263,3 +263,52 @@ def test_bias_measures_page_reads_experiment_runs(runs_root):
     assert not at.exception, [e.value for e in at.exception]
     computed = at.session_state["difficulties"]
     assert [row["dataset"] for row in computed] == ["digits (ε=0.001)"] and 5 < computed[0]["log10_bits"] < 20
+
+
+SHORTCUTS_PAGE = APPS / "pages" / "shortcuts.py"
+SHORTCUT_VIEWS = {  # experiment: (artifact the charts read, number of the view's form button)
+    "simplicity_bias": ("results.csv", 0), "shortcut_availability": ("results.csv", 1), "useful": ("results.csv", 2),
+    "representation_bias": ("history.csv", 3), "accuracy_on_the_curve": ("points.csv", 4)}
+
+
+def test_shortcuts_page_empty_store(runs_root):
+    at = run_app(SHORTCUTS_PAGE)
+    assert [i.value.split(" run stored yet")[0] for i in at.info] == [f"No {e}" for e in SHORTCUT_VIEWS]
+    assert len(at.get("vega_lite_chart")) == 0
+
+
+def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
+    at = run_app(SHORTCUTS_PAGE, timeout=240)
+    at.select_slider(key="slab_n_train").set_value(500)
+    at.slider(key="slab_epochs").set_value(2)
+    at.multiselect(key="availability_models").set_value(["linear"])
+    at.multiselect(key="availability_alphas").set_value([1.0])
+    at.slider(key="availability_steps").set_value(50)
+    at.slider(key="useful_steps").set_value(50)
+    at.slider(key="representation_depth").set_value(1)
+    at.slider(key="representation_steps").set_value(100)
+    at.multiselect(key="curve_strengths").set_value([0.5])
+    at.multiselect(key="curve_models").set_value(["linear"])
+    at.slider(key="curve_steps").set_value(40)
+    store = RunStore(runs_root)
+    for experiment, (artifact, button) in SHORTCUT_VIEWS.items():
+        at.button[button].click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        runs = store.runs(experiment=experiment)
+        assert list(runs.status) == ["finished"], (experiment, list(runs.error))
+        run = runs.iloc[0]
+        assert run.params["started_from"] == "page" and (store.artifact_dir(run.run_id) / artifact).exists()
+        assert run.summary["rows"][artifact] > 0
+    assert not at.info and not at.error
+    assert len(at.get("vega_lite_chart")) == 6  # one per view, two for accuracy on the curve
+    slab = pd.read_csv(store.artifact_dir(store.runs(experiment="simplicity_bias").run_id[0]) / "results.csv")
+    assert set(slab.randomized) == {"none", "S", "S^c"}
+
+
+def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):
+    at = run_app(SHORTCUTS_PAGE)
+    at.multiselect(key="availability_models").set_value([])
+    at.button[1].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "models is empty" in at.error[0].value
+    assert list(RunStore(runs_root).runs(experiment="shortcut_availability").status) == ["failed"]

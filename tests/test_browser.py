@@ -1,5 +1,6 @@
 """A real browser clicks through the explorer served by `streamlit run` on 127.0.0.1 and saves a screenshot."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from workbench.runs import RunStore
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
+STORED_RUN = re.compile(r"^Stored run \d")  # the page's success message, not its "compare stored runs" label
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
@@ -128,8 +130,24 @@ def test_click_through_explorer(explorer, runs_root):
         page.screenshot(path=str(ARTIFACTS / "explorer-difficulty.png"), full_page=True)
         estimates = store.runs(experiment="bias_estimate")
         assert list(estimates.status) == ["finished"] and estimates.summary.iloc[0]["n_hypotheses"] >= 3
+
+        page.get_by_role("link", name="Simplicity & shortcuts").click()  # a small run from each of two views
+        page.get_by_role("button", name="Train and randomize").click()  # LMS-5, 2,000 points, ≤ 10 epochs
+        page.get_by_text(STORED_RUN).filter(visible=True).wait_for(timeout=120_000)
+        page.locator('[data-testid="stVegaLiteChart"] svg.marks').filter(visible=True).first.wait_for(timeout=60_000)
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-simplicity-bias.png"), full_page=True)
+        page.get_by_role("tab", name="Accuracy on the curve").click()
+        page.get_by_role("button", name="Train the zoo").click()  # 2 strengths × 2 models × 2 learning rates
+        page.get_by_text(STORED_RUN).filter(visible=True).wait_for(timeout=180_000)
+        page.locator('[data-testid="stVegaLiteChart"] svg.marks').filter(visible=True).first.wait_for(timeout=60_000)
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-accuracy-on-the-curve.png"), full_page=True)
+        for experiment in ("simplicity_bias", "accuracy_on_the_curve"):
+            assert list(store.runs(experiment=experiment).status) == ["finished"], experiment
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-top-down.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-attention.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-bias-measures.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "explorer-accuracy-on-the-curve.png").stat().st_size > 10_000

@@ -1,0 +1,255 @@
+"""Simplicity & shortcuts: which features networks prefer, and what it costs. Five papers, one tab each: stored runs
+side by side, and a small new run started from the page."""
+from collections.abc import Callable
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from workbench.core import ParameterError
+from workbench.runs import RunStore
+from workbench.shortcuts import availability, representation, slabs, subpopulations, useful
+
+st.title("Simplicity & shortcuts")
+st.caption("How networks prefer simple, available features, and what it costs: the slab datasets of Shah et al. "
+           "(NeurIPS 2020), the availability framework of Hermann et al. (ICLR 2024), USEFUL and SAM (Nguyen et al., "
+           "NeurIPS 2024), representation biases (Lampinen et al., TMLR 2024) and accuracy on the curve (Liang et al., "
+           "ICML 2023). Every view reads the runs of its experiment notebook and of this page.")
+store = RunStore()
+
+
+def stored_runs(experiment: str, artifact: str) -> pd.DataFrame:
+    "Finished top-level runs of `experiment` that saved `artifact`, newest first."
+    runs = store.runs(experiment=experiment)
+    runs = runs[(runs.status == "finished") & runs.parent_id.isna()]
+    return runs[[(store.artifact_dir(r) / artifact).exists() for r in runs.run_id]]
+
+
+def run_label(run) -> str:
+    origin = "this page" if run.params.get("started_from") == "page" else "notebook"
+    return f"{run.run_id} ({origin})"
+
+
+def compared_runs(experiment: str, artifact: str, key: str) -> dict[str, str]:
+    "A multiselect of the stored runs that saved `artifact` (default: the newest): {run id: label} of those chosen."
+    runs = stored_runs(experiment, artifact)
+    if runs.empty:
+        st.info(f"No {experiment} run stored yet: start a small one above, or run the notebook "
+                f"(`workbench run {experiment}`).")
+        return {}
+    labels = {run.run_id: run_label(run) for run in runs.itertuples()}
+    chosen = st.multiselect("compare stored runs", list(labels), default=list(labels)[:1], format_func=labels.get,
+                            key=key)
+    return {run_id: labels[run_id] for run_id in chosen}
+
+
+def stacked(runs: dict[str, str], artifact: str) -> pd.DataFrame:
+    "The `artifact` tables of `runs` ({run id: label}) one under the other, with the label in a `run` column."
+    if not runs:
+        return pd.DataFrame()
+    return pd.concat([pd.read_csv(store.artifact_dir(run_id) / artifact).assign(run=label)
+                      for run_id, label in runs.items()], ignore_index=True)
+
+
+def start_run(experiment: str, params: dict, compute: Callable):
+    """Run `compute(on_progress)` as a new stored run of `experiment` with a progress bar; `compute` returns
+    {artifact name: table}, saved in the run's folder, and calls `on_progress(done, total)` as it goes. A refused
+    parameter is shown and the run stored as failed."""
+    progress = st.progress(0.0, text="starting…")
+
+    def on_progress(done: int, total: int, *_):
+        progress.progress(min(done / max(total, 1), 1.0), text=f"{done} of {total}")
+
+    try:
+        with st.spinner("running…"), store.create_run(experiment, params | dict(started_from="page")) as run:
+            tables = compute(on_progress)
+            for name, table in tables.items():
+                table.to_csv(Path(run.dir) / name, index=False)
+            run.summarize(artifacts=list(tables), rows={name: len(table) for name, table in tables.items()})
+    except ParameterError as e:
+        st.error(f"The run stopped (run {run.id}): {e}")
+        return
+    finally:
+        progress.empty()
+    st.success(f"Stored run {run.id}.")
+
+
+def per_run(chart: alt.Chart, column: str | None, width: int, height: int) -> alt.FacetChart:
+    "`chart` in one row of panels per compared run, and one column per value of `column` (if given)."
+    columns = {} if column is None else dict(column=alt.Column(f"{column}:N", title=None))
+    return chart.properties(width=width, height=height).facet(row=alt.Row("run:N", title=None), **columns)
+
+
+slab_tab, availability_tab, useful_tab, representation_tab, curve_tab = st.tabs(
+    ["Simplicity bias", "Availability", "USEFUL & SAM", "Representations", "Accuracy on the curve"])
+
+with slab_tab:
+    st.markdown("**The Pitfalls of Simplicity Bias** (Shah et al.): every coordinate of LMS-5 predicts the label "
+                "fully, yet a 2×100 ReLU network relies on the linear one alone. Randomizing it (S) drops the test AUC "
+                "to chance (paper: 0.507); randomizing all the others (S^c) leaves it at 1.0. The dominoes stack a "
+                "simple and a complex image block, both fully predictive.")
+    with st.form("slab_run"):
+        left, middle, right = st.columns(3)
+        dataset = left.selectbox("dataset", slabs.DATASETS, key="slab_dataset")
+        n_train = middle.select_slider("training points", [500, 1000, 2000, 5000, 20000], 2000, key="slab_n_train")
+        epochs = right.slider("epochs (at most)", 1, 100, 10, key="slab_epochs")
+        seed = left.number_input("seed", 0, 1000, 0, key="slab_seed")
+        go = st.form_submit_button("Train and randomize", type="primary")
+    if go:
+        params = dict(dataset=dataset, n_train=n_train, n_test=2000, epochs=epochs, seed=int(seed))
+        start_run("simplicity_bias", params, lambda on_progress: {"results.csv": slabs.simplicity_bias_experiment(
+            **params, on_epoch=lambda epoch, _: on_progress(epoch, epochs))})
+    table = stacked(compared_runs("simplicity_bias", "results.csv", "slab_runs"), "results.csv")
+    if not table.empty:
+        table["setting"] = table.dataset + np.where(table.rotated, " (rotated)", "") + np.where(
+            table.trained_on == "both", "", " trained on " + table.trained_on.astype(str))
+        st.altair_chart(per_run(alt.Chart(table).mark_bar().encode(
+            x=alt.X("randomized:N", sort=list(slabs.RANDOMIZED), title=None),
+            y=alt.Y("mean(auc):Q", scale=alt.Scale(domain=[0, 1]), title="test AUC (mean over seeds)"),
+            color=alt.Color("randomized:N", sort=list(slabs.RANDOMIZED), legend=None),
+            tooltip=["run", "setting", "randomized", alt.Tooltip("mean(auc):Q", format=".3f"),
+                     alt.Tooltip("mean(accuracy):Q", format=".3f"), alt.Tooltip("count():Q", title="seeds")],
+        ), "setting", 120, 200), width="content")
+
+with availability_tab:
+    st.markdown("**On the Foundations of Shortcut Learning** (Hermann et al.): two latent features, the core one "
+                "more predictive; the shortcut is made more *available* by amplifying it. Shortcut bias is the "
+                "reliance on the shortcut beyond that of the Bayes-optimal (LDA) classifier. The paper: linear models "
+                "stay near 0, ReLU and Tanh networks lean to the available feature even when it predicts less, more "
+                "so when deeper. Notebook 53 does not reproduce that at convergence (every model reaches the Bayes "
+                "boundary); the bias shows only part-way through training, so few training steps show it here.")
+    with st.form("availability_run"):
+        left, middle, right = st.columns(3)
+        models = left.multiselect("models", ["linear", "relu-1", "tanh-1", "relu-3"], ["linear", "relu-1"],
+                                  key="availability_models")
+        predictivities = middle.multiselect("shortcut predictivity", [0.4, 0.5, 0.6, 0.7, 0.8], [0.6],
+                                            key="availability_rhos")
+        amplifications = right.multiselect("shortcut amplification", [1.0, 2.0, 4.0, 8.0], [1.0, 8.0],
+                                           key="availability_alphas")
+        steps = left.slider("training steps", 50, 800, 200, 50, key="availability_steps")
+        go = st.form_submit_button("Measure shortcut bias", type="primary")
+    if go:
+        params = dict(models=models, shortcut_predictivities=predictivities, amplifications=amplifications, steps=steps)
+        start_run("shortcut_availability", params, lambda on_progress: {"results.csv": availability.shortcut_bias_grid(
+            **params, on_progress=on_progress).assign(arm="grid")})
+    table = stacked(compared_runs("shortcut_availability", "results.csv", "availability_runs"), "results.csv")
+    if not table.empty:
+        grid = table[table.arm == "grid"] if "arm" in table else table
+        st.altair_chart(per_run(alt.Chart(grid).mark_rect().encode(
+            x=alt.X("shortcut_amplification:O", title="shortcut amplification"),
+            y=alt.Y("shortcut_predictivity:O", sort="descending", title="shortcut predictivity"),
+            color=alt.Color("mean(bias):Q", scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True),
+                            title="shortcut bias"),
+            tooltip=["run", "model", "shortcut_predictivity", "shortcut_amplification",
+                     alt.Tooltip("mean(bias):Q", format=".3f"), alt.Tooltip("mean(test_accuracy):Q", format=".3f")],
+        ), "model", 140, 140), width="content")
+
+with useful_tab:
+    st.markdown("**USEFUL** (Nguyen et al.): train briefly, split each class's examples into two k-means clusters "
+                "of the network's outputs, upsample the higher-loss cluster (the examples whose slow feature is not "
+                "yet learned) and retrain. The paper: USEFUL beats the baseline and random upsampling of the same "
+                "size, and SAM learns the features more uniformly than SGD.")
+    with st.form("useful_run"):
+        left, middle, right = st.columns(3)
+        data = left.selectbox("data", useful.DATA, key="useful_data")
+        optimizers = middle.multiselect("optimizers", useful.OPTIMIZERS, ["sgd"], key="useful_optimizers")
+        n_seeds = right.slider("seeds", 1, 5, 1, key="useful_seeds")
+        steps = left.slider("training steps", 50, 2000, 300, 50, key="useful_steps")
+        go = st.form_submit_button("Compare methods", type="primary")
+    if go:
+        params = dict(data=data, optimizers=optimizers, seeds=list(range(n_seeds)), steps=steps,
+                      early_step=max(1, steps // 10))
+        start_run("useful", params, lambda on_progress: {"results.csv": useful.useful_experiment(
+            **params, on_progress=on_progress)})
+    table = stacked(compared_runs("useful", "results.csv", "useful_runs"), "results.csv")
+    if not table.empty:
+        st.altair_chart(per_run(alt.Chart(table).mark_boxplot(extent="min-max").encode(
+            x=alt.X("method:N", sort=list(useful.METHODS), title=None),
+            y=alt.Y("test_acc:Q", scale=alt.Scale(zero=False), title="test accuracy (one point per seed)"),
+            color=alt.Color("optimizer:N"), xOffset="optimizer:N",
+            tooltip=["run", "data", "optimizer", "method", "seed", alt.Tooltip("test_acc:Q", format=".4f"),
+                     alt.Tooltip("purity:Q", format=".3f")],
+        ), "data", 220, 220).resolve_scale(y="independent"), width="content")
+        purity = table[table.method == "useful"].groupby(["run", "data", "optimizer"]).purity.mean().reset_index()
+        st.caption("Cluster purity (the share of the upsampled cluster that lacks the learned fast feature), mean "
+                   "over seeds: " + "; ".join(f"{r.data}/{r.optimizer}: {r.purity:.2f}" for r in purity.itertuples()))
+
+with representation_tab:
+    st.markdown("**Learned feature representations are biased** (Lampinen et al.): a network learns an easy "
+                "(linear) and a hard (nonlinear) feature equally well, yet the easy one explains far more of the "
+                "variance of its representation (paper: ≈ 55% vs ≈ 5%). The paper also reports that pretraining the hard "
+                "feature narrows the gap somewhat; notebook 57 does not reproduce that (the gap widened).")
+    with st.form("representation_run"):
+        left, middle, right = st.columns(3)
+        depth = left.slider("hidden layers", 1, 6, 2, key="representation_depth")
+        prevalence = middle.slider("hard-feature prevalence", 0.1, 0.9, 0.5, 0.1, key="representation_prevalence")
+        pretrain = right.selectbox("pretrain first on", ["none", "hard", "easy"], key="representation_pretrain")
+        steps = left.slider("training steps", 100, 3000, 600, 100, key="representation_steps")
+        go = st.form_submit_button("Train and measure", type="primary")
+    if go:
+        params = dict(depth=depth, hard_prevalence=prevalence, pretrain=None if pretrain == "none" else pretrain,
+                      steps=steps, pretrain_steps=steps // 3, eval_every=max(1, steps // 6), n_train=4000, n_test=1000)
+        start_run("representation_bias", params, lambda on_progress: {
+            "history.csv": representation.representation_bias_experiment(**params, on_progress=on_progress)})
+    table = stacked(compared_runs("representation_bias", "history.csv", "representation_runs"), "history.csv")
+    if not table.empty:
+        long = table.melt(id_vars=[c for c in table if c not in ("accuracy", "variance_explained")],
+                          value_vars=["accuracy", "variance_explained"], var_name="measure")
+        st.altair_chart(per_run(alt.Chart(long).mark_line(point=True).encode(
+            x=alt.X("step:Q"), y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+            color=alt.Color("feature:N"), strokeDash=alt.StrokeDash("measure:N"),
+            tooltip=["run", "step", "feature", "measure", alt.Tooltip("value:Q", format=".3f")],
+        ), None, 320, 220), width="content")
+
+with curve_tab:
+    st.markdown("**Accuracy on the Curve** (Liang et al.): across models, hyperparameters and checkpoints, minority "
+                "accuracy against majority accuracy follows a curve, not a line, and it bends more as the spurious "
+                "correlation strengthens. Here: MNIST digits ≥ 5 vs < 5 with a planted grey patch that agrees with "
+                "the label in a share *p* of the training set.")
+    with st.form("curve_run"):
+        left, middle, right = st.columns(3)
+        strengths = left.multiselect("spurious strength p", [0.5, 0.8, 0.9, 0.95, 0.99], [0.5, 0.95],
+                                     key="curve_strengths")
+        models = middle.multiselect("models", ["linear", "mlp-32", "mlp-256", "cnn-8"], ["linear", "mlp-32"],
+                                    key="curve_models")
+        steps = right.slider("training steps", 40, 600, 150, 10, key="curve_steps")
+        go = st.form_submit_button("Train the zoo", type="primary")
+    if go:
+        params = dict(strengths=strengths, models=models, steps=steps, lrs=[1e-3, 3e-3], n_trains=[1000])
+
+        def zoo(on_progress):
+            points, fits = subpopulations.accuracy_on_the_curve(**params, on_progress=on_progress)
+            return {"points.csv": points, "fits.csv": fits}
+
+        start_run("accuracy_on_the_curve", params, zoo)
+    chosen = compared_runs("accuracy_on_the_curve", "points.csv", "curve_runs")
+    points, fits = stacked(chosen, "points.csv"), stacked(chosen, "fits.csv")
+    if not points.empty:
+        span = points.groupby(["run", "strength"]).majority_acc.agg(["min", "max"])
+
+        def fitted_curve(fit) -> pd.DataFrame:
+            "The fit drawn over the majority accuracies its own points cover (a quadratic extrapolates badly)."
+            grid = np.linspace(*span.loc[(fit.run, fit.strength)], 50)
+            return pd.DataFrame(dict(run=fit.run, strength=fit.strength, majority_acc=grid,
+                                     minority_acc=subpopulations.moon_curve(fit._asdict(), grid)))
+
+        curves = pd.concat([fitted_curve(fit) for fit in fits.itertuples()], ignore_index=True)
+        # one table for both layers: a faceted layer chart needs its data at the top
+        both = pd.concat([points.assign(kind="model"), curves.assign(kind="fit")], ignore_index=True)
+        base = alt.Chart().encode(
+            x=alt.X("majority_acc:Q", scale=alt.Scale(zero=False), title="majority accuracy"),
+            y=alt.Y("minority_acc:Q", scale=alt.Scale(zero=False), title="minority accuracy"),
+            color=alt.Color("strength:O", title="p"))
+        scatter = base.transform_filter("datum.kind == 'model'").mark_point(size=18, opacity=0.6).encode(
+            tooltip=["run", "strength", "model", "lr", "n_train", "step", alt.Tooltip("majority_acc:Q", format=".3f"),
+                     alt.Tooltip("minority_acc:Q", format=".3f")])
+        lines = base.transform_filter("datum.kind == 'fit'").mark_line()
+        st.altair_chart(alt.layer(scatter, lines, data=both).properties(width=320, height=300).facet(
+            column=alt.Column("run:N", title=None)), width="content")
+        st.altair_chart(alt.Chart(fits, title="curvature of the probit-quadratic fit").mark_line(point=True).encode(
+            x=alt.X("strength:Q", scale=alt.Scale(zero=False), title="spurious strength p"),
+            y=alt.Y("curvature:Q", title="b₂"), color="run:N",
+            tooltip=["run", "strength", alt.Tooltip("curvature:Q", format=".3f"),
+                     alt.Tooltip("nonlinearity:Q", format=".3f")]).properties(width=320, height=200), width="content")
