@@ -96,6 +96,20 @@ def _create_schema(conn: sqlite3.Connection):
             conn.execute(statement)
 
 
+def _use_wal(conn: sqlite3.Connection):
+    "Switch the store to write-ahead logging (stored in the file: set once, kept by every later connection)."
+    # Switching needs an exclusive lock, and SQLite answers "database is locked" at once, without its busy
+    # handler, while another process holds any lock: processes opening a new store together retry.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     "Open the run store file at `path`, creating the schema if the file is new or empty; refuse any other file."
     # timeout= is SQLite's busy_timeout; isolation_level=None leaves transactions to `_transaction`
@@ -112,7 +126,7 @@ def _connect(path: Path) -> sqlite3.Connection:
                                 "this workbench knows; upgrade workbench to read it")
         if missing := {"runs", "metrics"} - set(tables):
             raise RunStoreError(f"damaged workbench run store: {path} has no {', '.join(sorted(missing))} table")
-        conn.execute("PRAGMA journal_mode = WAL")  # stored in the file: set once, kept by every later connection
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")  # per connection
     except sqlite3.DatabaseError as e:
         conn.close()
