@@ -17,19 +17,36 @@ import torch.nn.functional as F
 from ..core import ParameterError, check_choice, check_range, progress, seed_everything
 
 # %% auto #0
-__all__ = ['FEATURES', 'HISTORY_COLUMNS', 'feature_dataset', 'linear_decoding_accuracy', 'variance_explained', 'FeatureMLP',
-           'train_feature_mlp', 'mean_shift_intervention', 'representation_bias_experiment']
+__all__ = ['FEATURES', 'KINDS', 'HISTORY_COLUMNS', 'OPTIMIZERS', 'feature_names', 'feature_kinds', 'feature_dataset',
+           'linear_decoding_accuracy', 'variance_explained', 'FeatureMLP', 'train_feature_mlp',
+           'mean_shift_intervention', 'representation_bias_experiment']
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #dfeca306
-FEATURES = ("easy", "hard")  # the output heads, in order: column i of the labels is FEATURES[i]
+FEATURES = ("easy", "hard")  # the output heads of the default one-of-each dataset: column i of the labels is FEATURES[i]
+KINDS = ("easy", "hard")
+
+
+def feature_names(n_easy: int = 1, n_hard: int = 1) -> tuple[str, ...]:
+    "Names of the label columns: the easy features, then the hard ones; numbered when there is more than one of a kind."
+    check_range("n_easy", n_easy, low=1, integer=True)
+    check_range("n_hard", n_hard, low=1, integer=True)
+    name = lambda kind, count: [kind] if count == 1 else [f"{kind}_{i}" for i in range(count)]
+    return (*name("easy", n_easy), *name("hard", n_hard))
+
+
+def feature_kinds(n_easy: int = 1, n_hard: int = 1) -> tuple[str, ...]:
+    "The kind (`easy` or `hard`) of each label column."
+    return ("easy",) * n_easy + ("hard",) * n_hard
 
 
 def feature_dataset(n: int, n_inputs: int = 32, hard_bits: int = 4, easy_prevalence: float = 0.5,
-                    hard_prevalence: float = 0.5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "`n` inputs of ±1 bits (float32, (n, n_inputs)) and their labels (float32 0/1, (n, 2)): columns easy, hard."
+                    hard_prevalence: float = 0.5, seed: int = 0, n_easy: int = 1,
+                    n_hard: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    "`n` inputs of ±1 bits (float32, (n, n_inputs)) and their labels (float32 0/1, (n, n_easy + n_hard)): easy, then hard."
     check_range("n", n, low=2, integer=True)
     check_range("hard_bits", hard_bits, low=2, integer=True)
-    check_range("n_inputs", n_inputs, low=1 + hard_bits, integer=True)
+    feature_names(n_easy, n_hard)
+    check_range("n_inputs", n_inputs, low=n_easy + n_hard * hard_bits, integer=True)
     check_range("easy_prevalence", easy_prevalence, low=0, high=1)
     check_range("hard_prevalence", hard_prevalence, low=0, high=1)
     check_range("seed", seed, low=0, high=2**32 - 1, integer=True)
@@ -40,13 +57,18 @@ def feature_dataset(n: int, n_inputs: int = 32, hard_bits: int = 4, easy_prevale
         labels[:round(prevalence * n)] = True
         return rng.permutation(labels)
 
-    easy, hard = exact_labels(easy_prevalence), exact_labels(hard_prevalence)
+    easy = [exact_labels(easy_prevalence) for _ in range(n_easy)]
+    hard = [exact_labels(hard_prevalence) for _ in range(n_hard)]
     x = rng.choice([-1.0, 1.0], size=(n, n_inputs))
-    x[:, 0] = np.where(easy, 1.0, -1.0)
-    # product of the hard bits is −1 exactly when an odd number of them are −1
-    x[:, hard_bits] = np.where(hard, -1.0, 1.0) * np.prod(x[:, 1:hard_bits], axis=1)
+    for k, label in enumerate(easy):
+        x[:, k] = np.where(label, 1.0, -1.0)
+    for j, label in enumerate(hard):
+        first = n_easy + j * hard_bits  # this feature's block: bits first … first + hard_bits − 1
+        last = first + hard_bits - 1
+        # product of the block is −1 exactly when an odd number of its bits are −1
+        x[:, last] = np.where(label, -1.0, 1.0) * np.prod(x[:, first:last], axis=1)
     return (torch.tensor(x, dtype=torch.float32),
-            torch.tensor(np.stack([easy, hard], axis=1), dtype=torch.float32))
+            torch.tensor(np.stack(easy + hard, axis=1), dtype=torch.float32))
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #6bfd3d5b
 def _split(n: int, fit_fraction: float) -> int:
@@ -110,20 +132,28 @@ class FeatureMLP(nn.Module):
         return self.readout(self.representation(x))
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #6fa21557
-HISTORY_COLUMNS = ("step", "phase", "feature", "accuracy", "variance_explained", "loss")
+HISTORY_COLUMNS = ("step", "phase", "feature", "kind", "accuracy", "variance_explained", "loss")
+OPTIMIZERS = ("adam", "sgd")
+
+
+def _columns(y: torch.Tensor, n_easy: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    "Names and kinds of the label columns of `y`, the first `n_easy` of them easy."
+    check_range("n_easy", n_easy, low=1, high=y.shape[1] - 1, integer=True)
+    return feature_names(n_easy, y.shape[1] - n_easy), feature_kinds(n_easy, y.shape[1] - n_easy)
 
 
 @torch.no_grad()
-def _evaluate(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor) -> list[dict]:
+def _evaluate(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor, n_easy: int = 1) -> list[dict]:
     model.eval()
     representation = model.representation(x)
     logits = model.readout(representation)
     losses = F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(0)
     accuracy = ((logits > 0).float() == y).float().mean(0)
     model.train()
-    return [dict(feature=name, accuracy=accuracy[i].item(), loss=losses[i].item(),
+    names, kinds = _columns(y, n_easy)
+    return [dict(feature=name, kind=kind, accuracy=accuracy[i].item(), loss=losses[i].item(),
                  variance_explained=variance_explained(representation, y[:, i]))
-            for i, name in enumerate(FEATURES)]
+            for i, (name, kind) in enumerate(zip(names, kinds))]
 
 
 @torch.enable_grad()  # a caller's no_grad must not stop training
@@ -131,24 +161,28 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
                       test: tuple[torch.Tensor, torch.Tensor], steps: int = 3000, pretrain: str | None = None,
                       pretrain_steps: int = 1000, lr: float = 1e-3, batch_size: int = 128, eval_every: int = 250,
                       seed: int = 0, progress_bar: bool = False,
-                      on_eval: Callable[[list[dict]], None] | None = None) -> pd.DataFrame:
-    "Multi-task Adam training (optionally one feature first); returns the test history, one row per (step, feature)."
+                      on_eval: Callable[[list[dict]], None] | None = None, n_easy: int = 1,
+                      optimizer: str = "adam") -> pd.DataFrame:
+    "Multi-task training (optionally one kind of feature first); returns the test history, one row per (step, feature)."
     check_range("steps", steps, low=1, integer=True)
-    check_choice("pretrain", pretrain, (None, *FEATURES))
+    check_choice("pretrain", pretrain, (None, *KINDS))
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     check_range("pretrain_steps", pretrain_steps, low=0, integer=True)
     check_range("lr", lr, low=0)
     check_range("batch_size", batch_size, low=1, integer=True)
     check_range("eval_every", eval_every, low=1, integer=True)
     x, y = train
+    _, kinds = _columns(y, n_easy)
     first = pretrain_steps if pretrain is not None else 0
-    phases = [("pretrain", FEATURES.index(pretrain), first)] if first else []
+    phases = [("pretrain", torch.tensor([kind == pretrain for kind in kinds]), first)] if first else []
     phases.append(("joint", None, steps))
     generator = torch.Generator().manual_seed(seed)  # the minibatch order
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
+           else torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9))
     rows, step = [], 0
 
     def record(phase: str):
-        new = [dict(step=step, phase=phase, **row) for row in _evaluate(model, *test)]
+        new = [dict(step=step, phase=phase, **row) for row in _evaluate(model, *test, n_easy=n_easy)]
         rows.extend(new)
         if on_eval is not None:
             on_eval(new)
@@ -159,10 +193,10 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
         for _ in range(length):
             batch = torch.randint(0, len(x), (batch_size,), generator=generator)
             losses = F.binary_cross_entropy_with_logits(model(x[batch]), y[batch], reduction="none").mean(0)
-            loss = losses.sum() if only is None else losses[only]
-            optimizer.zero_grad(set_to_none=True)
+            loss = losses.sum() if only is None else losses[only].sum()
+            opt.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            opt.step()
             step += 1
             bar.update(1)
             if step % eval_every == 0 and step not in (first, first + steps):  # phase ends are recorded below
@@ -174,14 +208,16 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
 # %% ../../nbs/56_shortcuts.representation.ipynb #061ffa0b
 @torch.no_grad()
 def mean_shift_intervention(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor,
-                            alphas=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0), fit_fraction: float = 0.5) -> pd.DataFrame:
+                            alphas=(0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0), fit_fraction: float = 0.5,
+                            n_easy: int = 1) -> pd.DataFrame:
     "Flip rate of every head when each feature's representation is shifted by α × its class-mean difference."
     n_fit = _split(len(x), fit_fraction)
+    names, _ = _columns(y, n_easy)
     model.eval()
     representation = model.representation(x)
     before = model.readout(representation[n_fit:]) > 0
     rows = []
-    for i, shifted in enumerate(FEATURES):
+    for i, shifted in enumerate(names):
         label = y[:, i] > 0.5
         fit_rep, fit_label = representation[:n_fit], label[:n_fit]
         if fit_label.all() or not fit_label.any():
@@ -193,7 +229,7 @@ def mean_shift_intervention(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor,
             flips = (after != before).float().mean(0)
             rows += [dict(shifted_feature=shifted, alpha=float(alpha), output_feature=name,
                           flip_rate=flips[j].item(), delta_norm=delta.norm().item())
-                     for j, name in enumerate(FEATURES)]
+                     for j, name in enumerate(names)]
     model.train()
     return pd.DataFrame(rows)
 
@@ -203,13 +239,15 @@ def representation_bias_experiment(depth: int = 2, width: int = 256, hard_preval
                                    n_inputs: int = 32, hard_bits: int = 4, n_train: int = 20000, n_test: int = 4000,
                                    lr: float = 1e-3, batch_size: int = 128, eval_every: int = 250, seed: int = 0,
                                    progress_bar: bool = False, on_progress: Callable[[int, int], None] | None = None,
-                                   return_model: bool = False):
-    "Train a `FeatureMLP` on an easy and a hard feature; history of accuracy and variance explained per feature."
+                                   return_model: bool = False, n_easy: int = 1, n_hard: int = 1,
+                                   optimizer: str = "adam"):
+    "Train a `FeatureMLP` on easy and hard features; history of accuracy and variance explained per feature."
     check_range("n_test", n_test, low=8, integer=True)
-    train = feature_dataset(n_train, n_inputs, hard_bits, hard_prevalence=hard_prevalence, seed=2 * seed)
-    test = feature_dataset(n_test, n_inputs, hard_bits, hard_prevalence=hard_prevalence, seed=2 * seed + 1)
+    kinds = dict(hard_prevalence=hard_prevalence, n_easy=n_easy, n_hard=n_hard)
+    train = feature_dataset(n_train, n_inputs, hard_bits, seed=2 * seed, **kinds)
+    test = feature_dataset(n_test, n_inputs, hard_bits, seed=2 * seed + 1, **kinds)
     seed_everything(seed, deterministic=False)
-    model = FeatureMLP(n_inputs, width, depth)
+    model = FeatureMLP(n_inputs, width, depth, n_features=n_easy + n_hard)
     total = steps + (pretrain_steps if pretrain is not None else 0)
     done = 0
 
@@ -221,7 +259,7 @@ def representation_bias_experiment(depth: int = 2, width: int = 256, hard_preval
 
     history = train_feature_mlp(model, train, test, steps=steps, pretrain=pretrain, pretrain_steps=pretrain_steps,
                                 lr=lr, batch_size=batch_size, eval_every=eval_every, seed=seed,
-                                progress_bar=progress_bar, on_eval=count)
+                                progress_bar=progress_bar, on_eval=count, n_easy=n_easy, optimizer=optimizer)
     history = history.assign(depth=depth, width=width, hard_prevalence=hard_prevalence,
-                             pretrain=pretrain or "none", seed=seed)
+                             pretrain=pretrain or "none", n_easy=n_easy, n_hard=n_hard, optimizer=optimizer, seed=seed)
     return (history, model, test) if return_model else history
