@@ -13,5 +13,6 @@ navigation = st.navigation([
     st.Page(PAGES / "attention.py", title="Attention", icon=":material/visibility:"),
     st.Page(PAGES / "bias_measures.py", title="Bias measures", icon=":material/straighten:"),
     st.Page(PAGES / "shortcuts.py", title="Simplicity & shortcuts", icon=":material/alt_route:"),
+    st.Page(PAGES / "representations.py", title="Bias in representations", icon=":material/balance:"),
 ])
 navigation.run()

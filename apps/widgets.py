@@ -13,7 +13,10 @@ from PIL import Image, UnidentifiedImageError
 from timm.data import ImageNetInfo
 
 import workbench.models  # noqa: F401  registers the workbench models with timm
+from workbench.core import ParameterError
 from workbench.data import as_tensors, load_dataset
+from workbench.encoders import load_text_encoder
+from workbench.models.attention import token_matrix_chart
 from workbench.models.overlock import load_official_checkpoint
 from workbench.runs import RunStore
 from workbench.training import load_checkpoint
@@ -145,3 +148,30 @@ def prediction_panel(logits: torch.Tensor, info: dict, random_weights: bool):
     st.altair_chart(alt.Chart(bars, height=180).mark_bar().encode(
         x=alt.X("class:N", sort=None), y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1])),
         tooltip=["class", alt.Tooltip("probability:Q", format=".3f")]), width="stretch")
+
+
+@st.cache_resource(show_spinner="loading the text encoder…")
+def text_encoder(path: str):
+    "The text encoder at `path` (empty: the bundled MiniLM-L6), once per server."
+    return load_text_encoder(path or None)
+
+
+def text_attention_view(prefix: str, text: str = "The doctor asked the nurse to help her with the patient."):
+    "A typed sentence's attention in a pretrained text encoder: one layer's (query x key) map, one head or their mean."
+    text = st.text_input("sentence", text, key=f"{prefix}_text")
+    path = st.text_input("encoder: a local Hugging Face model directory (empty: the bundled MiniLM-L6)", "",
+                         key=f"{prefix}_encoder")
+    try:
+        maps = text_encoder(path.strip()).attention_maps(text)
+    except ParameterError as e:
+        st.error(str(e))
+        return
+    except (OSError, ValueError) as e:  # transformers' own refusals of a directory that holds no encoder
+        st.error(f"{path} could not be loaded as an encoder: {type(e).__name__}: {e}")
+        return
+    layer_col, head_col = st.columns(2)
+    layer = layer_col.select_slider("layer", list(maps), value=list(maps)[-1], key=f"{prefix}_layer")
+    head = head_col.selectbox("head", ["mean of the heads", *maps[layer].heads], key=f"{prefix}_head")
+    st.altair_chart(token_matrix_chart(maps[layer], head=None if head == "mean of the heads" else head,
+                                       title=f"{layer}, {head}: row = query token, column = key token", size=360),
+                    width="content")

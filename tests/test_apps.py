@@ -1,4 +1,5 @@
 """AppTest of every explorer page: each renders without an exception, on an empty store and on a populated one."""
+import json
 from dataclasses import replace
 
 import pandas as pd
@@ -9,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import APPS
 from workbench.dynamics.grokking import GrokkingConfig, train_grokking
+from workbench.explain import lfa
 from workbench.models import coswin
 from workbench.models.overlock import to_official_state_dict
 from workbench.runs import RunStore
@@ -36,7 +38,8 @@ def run_app(path, timeout=60, **state) -> AppTest:
 
 
 def test_every_page_is_tested():
-    assert {p.stem for p in PAGES} == {"attention", "bias_measures", "grokking", "runs", "shortcuts", "top_down"}
+    assert {p.stem for p in PAGES} == {"attention", "bias_measures", "grokking", "representations", "runs", "shortcuts",
+                                       "top_down"}
 
 
 def test_explorer_entry_point_renders(runs_root):
@@ -202,6 +205,18 @@ def test_attention_page_every_family(runs_root, variant, block, head):
     assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 2
 
 
+def test_attention_page_text_encoder(runs_root, tmp_path):
+    "A typed sentence's MiniLM attention: one layer and head; a directory without an encoder is refused by name."
+    at = run_app(ATTENTION, at_text="The nurse thanked the doctor.", timeout=120)
+    at.select_slider(key="at_text_layer").set_value("layer 2")
+    at.selectbox(key="at_text_head").set_value("head 3").run()
+    assert not at.exception, [e.value for e in at.exception]
+    chart = at.get("vega_lite_chart")[-1] if at.get("vega_lite_chart") else at.get("arrow_vega_lite_chart")[-1]
+    assert "layer 2, head 3" in chart.proto.spec
+    at.text_input(key="at_text_encoder").set_value(str(tmp_path)).run()
+    assert "path: expected a local Hugging Face model directory" in at.error[-1].value
+
+
 BIAS_PAGE = APPS / "pages" / "bias_measures.py"
 
 
@@ -312,3 +327,75 @@ def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):
     assert not at.exception, [e.value for e in at.exception]
     assert "models is empty" in at.error[0].value
     assert list(RunStore(runs_root).runs(experiment="shortcut_availability").status) == ["failed"]
+
+
+REPRESENTATIONS_PAGE = APPS / "pages" / "representations.py"
+REPRESENTATION_VIEWS = {  # experiment: (artifact the charts read, label of the view's form button)
+    "explanation_choice": ("no_free_lunch.csv", "Compute the table"),
+    "explanation_disparities": ("disparity_curves.csv", "Fit and explain"),
+    "contextual_bias": ("weat_results.csv", "Run the tests"),
+    "biaslens": ("minilm_scores.csv", "Score the concepts"),
+    "sae_probing": ("probes.csv", "Train the SAE and probe")}
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_representations_page_empty_store(runs_root):
+    "Attributions of the eight methods need no run: a freshly trained Adult MLP, then a digit CNN; stored views say none."
+    at = run_app(REPRESENTATIONS_PAGE, attr_steps=50, timeout=240)
+    assert [i.value.split(" run stored yet")[0] for i in at.info] == [
+        f"No {e}" for e in ["explanation_choice", "explanation_disparities", "explanation_disparities", "contextual_bias",
+                            "biaslens", "biaslens", "sae_probing"]]
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2  # the attributions and the text attention
+    assert json.loads(charts[0].proto.spec)["facet"]["sort"] == [lfa.METHOD_LABELS[m] for m in lfa.METHODS]
+    at.selectbox(key="attr_task").set_value("mnist").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert '"row"' in at.get("vega_lite_chart")[0].proto.spec  # a heatmap per method
+    at.multiselect(key="attr_methods").set_value([]).run()
+    assert "Pick at least one method." in at.info[0].value
+
+
+def test_representations_page_small_runs_are_stored_and_charted(runs_root):
+    at = run_app(REPRESENTATIONS_PAGE, attr_steps=50, timeout=300)
+    at.multiselect(key="disparity_strengths").set_value([0.0, 2.0])
+    at.multiselect(key="disparity_models").set_value(["linear"])
+    at.select_slider(key="disparity_n_explain").set_value(25)
+    at.selectbox(key="weat_level").set_value("static")
+    at.slider(key="nfl_inputs").set_value(2)
+    at.select_slider(key="nfl_steps").set_value(50)
+    at.multiselect(key="probe_regimes").set_value(["covariate_shift"])
+    at.multiselect(key="probe_methods").set_value(["logreg"])
+    at.select_slider(key="probe_sae_steps").set_value(100)
+    store = RunStore(runs_root)
+    for experiment, (artifact, button) in REPRESENTATION_VIEWS.items():
+        click(at, button)
+        runs = store.runs(experiment=experiment)
+        assert list(runs.status) == ["finished"], (experiment, list(runs.error))
+        run = runs.iloc[0]
+        assert run.params["started_from"] == "page" and (store.artifact_dir(run.run_id) / artifact).exists()
+        assert run.summary["rows"][artifact] > 0
+    nfl = pd.read_csv(store.artifact_dir(store.runs(experiment="explanation_choice").run_id[0]) / "no_free_lunch.csv")
+    assert (nfl[nfl.own]["rank"] == 1).all() and nfl.own.sum() == 8  # no free lunch: each method best in its own column
+    weat_rows = pd.read_csv(store.artifact_dir(store.runs(experiment="contextual_bias").run_id[0]) / "weat_results.csv")
+    assert len(weat_rows) == 10 and weat_rows.effect_size.dropna().gt(0).all()  # the Caliskan tests, all biased
+    assert [i.value.split(" run stored yet")[0] for i in at.info] == [  # the notebooks' own artifacts
+        "No explanation_disparities", "No biaslens"]
+
+
+def test_representations_page_refused_parameters_are_shown_and_stored(runs_root):
+    at = run_app(REPRESENTATIONS_PAGE, attr_steps=50, timeout=240)
+    at.multiselect(key="disparity_strengths").set_value([])
+    click(at, "Fit and explain")
+    assert "strengths is empty" in at.error[0].value
+    at.multiselect(key="probe_regimes").set_value([])
+    click(at, "Train the SAE and probe")
+    assert "regimes is empty" in at.error[0].value
+    store = RunStore(runs_root)
+    for experiment in ("explanation_disparities", "sae_probing"):
+        assert list(store.runs(experiment=experiment).status) == ["failed"]
+

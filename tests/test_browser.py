@@ -145,9 +145,23 @@ def test_click_through_explorer(explorer, runs_root):
         page.screenshot(path=str(ARTIFACTS / "explorer-accuracy-on-the-curve.png"), full_page=True)
         for experiment in ("simplicity_bias", "accuracy_on_the_curve"):
             assert list(store.runs(experiment=experiment).status) == ["finished"], experiment
+
+        page.get_by_role("link", name="Bias in representations").click()  # eight attributions of an Adult row
+        page.get_by_text("the log-odds of income > 50K").wait_for(timeout=120_000)
+        page.locator('[data-testid="stVegaLiteChart"] svg.marks').filter(visible=True).first.wait_for(timeout=120_000)
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-attributions.png"), full_page=True)
+        page.get_by_role("tab", name="WEAT").click()
+        page.get_by_role("button", name="Run the tests").click()  # Caliskan's ten tests on the word2vec subset
+        page.get_by_text(STORED_RUN).filter(visible=True).wait_for(timeout=180_000)
+        page.locator('[data-testid="stVegaLiteChart"] svg.marks').filter(visible=True).first.wait_for(timeout=60_000)
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-weat.png"), full_page=True)
+        assert list(store.runs(experiment="contextual_bias").status) == ["finished"]
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-top-down.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-attention.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-bias-measures.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-accuracy-on-the-curve.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "explorer-weat.png").stat().st_size > 10_000

