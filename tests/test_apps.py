@@ -307,6 +307,8 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
     at.slider(key="curve_steps").set_value(40)
     store = RunStore(runs_root)
     for experiment, (artifact, button) in SHORTCUT_VIEWS.items():
+        if experiment == "shortcut_availability":  # set just before its form's submit: another form's rerun resets it
+            at.selectbox(key="availability_nesting").set_value(1)
         at.button[button].click().run()
         assert not at.exception, [e.value for e in at.exception]
         runs = store.runs(experiment=experiment)
@@ -318,6 +320,8 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
     assert len(at.get("vega_lite_chart")) == 6  # one per view, two for accuracy on the curve
     slab = pd.read_csv(store.artifact_dir(store.runs(experiment="simplicity_bias").run_id[0]) / "results.csv")
     assert set(slab.randomized) == {"none", "S", "S^c"}
+    nested = pd.read_csv(store.artifact_dir(store.runs(experiment="shortcut_availability").run_id[0]) / "results.csv")
+    assert set(nested.core_nesting) == {1}  # the page's nesting control reaches the generator
 
 
 def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):
@@ -383,6 +387,14 @@ def test_representations_page_small_runs_are_stored_and_charted(runs_root):
     assert (nfl[nfl.own]["rank"] == 1).all() and nfl.own.sum() == 8  # no free lunch: each method best in its own column
     weat_rows = pd.read_csv(store.artifact_dir(store.runs(experiment="contextual_bias").run_id[0]) / "weat_results.csv")
     assert len(weat_rows) == 10 and weat_rows.effect_size.dropna().gt(0).all()  # the Caliskan tests, all biased
+    at.selectbox(key="probe_source").set_value("benchmark")  # the paper's own datasets, read from the sae-probes wheel
+    at.multiselect(key="probe_regimes").set_value(["covariate_shift"])
+    click(at, "Train the SAE and probe")
+    probe_runs = store.runs(experiment="sae_probing")
+    benchmark_run = probe_runs[probe_runs.params.map(lambda p: p["source"]) == "benchmark"]
+    assert list(benchmark_run.status) == ["finished"], list(probe_runs.error)
+    rows = pd.read_csv(store.artifact_dir(benchmark_run.run_id.iloc[0]) / "probes.csv")
+    assert set(rows.task) == {"87_glue_cola"} and rows.test_auc.between(0, 1).all()  # the one with a shifted set
     assert [i.value.split(" run stored yet")[0] for i in at.info] == [  # the notebooks' own artifacts
         "No explanation_disparities", "No biaslens"]
 

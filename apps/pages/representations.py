@@ -25,6 +25,7 @@ st.caption("How explanations, probes and learned representations encode bias, on
            "2025), WEAT on static and contextual embeddings (Caliskan et al., 2017; Tan & Celis, NeurIPS 2019) and "
            "BiasLens (2025), on the bundled MiniLM-L6 or any local Hugging Face encoder.")
 store = RunStore()
+PAGE_BENCHMARK = ["92_glue_sst2", "96_spam_is", "87_glue_cola"]  # three of the paper's datasets, CoLA with a shifted set
 
 attribution_tab, disparity_tab, weat_tab, biaslens_tab, probe_tab, attention_tab = st.tabs(
     ["Attributions", "Disparities", "WEAT", "BiasLens", "SAE probes", "Attention"])
@@ -237,10 +238,12 @@ with probe_tab:
                 "logistic regression, PCA, KNN and MLP probes under data scarcity, class imbalance, label noise and "
                 "covariate shift. The \"quiver\" picks the best probe by validation AUC; the paper finds that adding "
                 "SAE probes to it gives no consistent gain. Synthetic activations have a known sparse dictionary; text "
-                "activations are MiniLM's contextual embeddings of WEAT category words.")
+                "activations are MiniLM's contextual embeddings of WEAT category words; benchmark activations are "
+                "MiniLM's last-token states of three of the paper's own datasets (SST-2, spam, CoLA with its shifted "
+                "set).")
     with st.form("probe_run"):
         left, middle, right = st.columns(3)
-        source = left.selectbox("activations", ["synthetic", "text"], key="probe_source")
+        source = left.selectbox("activations", ["synthetic", "text", "benchmark"], key="probe_source")
         regimes = middle.multiselect("regimes", sae.REGIMES, ["scarcity", "covariate_shift"], key="probe_regimes")
         methods = right.multiselect("baselines", sae.BASELINES, ["logreg", "pca"], key="probe_methods")
         sae_steps = left.select_slider("SAE training steps", [100, 300, 1000, 3000], 300, key="probe_sae_steps")
@@ -248,11 +251,14 @@ with probe_tab:
     if go:
         params = dict(source=source, regimes={r: sae.DEFAULT_REGIMES[r] for r in regimes}, methods=methods,
                       sae_steps=sae_steps, sae_ks=[1, 4, 16], n_train=64, n_test=150)
+        if source == "benchmark":  # 700 prompts a task: enough for the n = 512 scarcity cell and its test set
+            params |= dict(benchmark_names=PAGE_BENCHMARK, max_prompts=700)
 
         def probes(on_progress):
             if not regimes:  # an empty grid would run nothing; say so by name as the library does
                 raise ParameterError("regimes is empty; give at least one value")
-            total = 1 + 3 * sum(len(sae.DEFAULT_REGIMES[r]) for r in regimes)  # the SAE, then 3 tasks x settings
+            shifted = 1 if source == "benchmark" else 3  # tasks with a shifted pool (of 3)
+            total = 1 + sum(len(sae.DEFAULT_REGIMES[r]) * (shifted if r == "covariate_shift" else 3) for r in regimes)
             done = iter(range(1, total + 1))  # the library reports a dict per finished step, not a count
             table = sae.probe_comparison(**params, on_progress=lambda _: on_progress(next(done), total))
             return {"probes.csv": table, "quiver_gain.csv": sae.quiver_gain(table)}

@@ -21,11 +21,11 @@ from ..core import ParameterError, check_choice, check_nonempty, check_range, pr
 from ..data import lee_corpus_path, weat_word_lists
 
 # %% auto #0
-__all__ = ['REGIMES', 'BASELINES', 'SYNTHETIC_CONCEPTS', 'WEAT_TASKS', 'FRAMES', 'SHIFT_FRAMES', 'DEFAULT_REGIMES',
-           'random_dictionary', 'sparse_activations', 'TopKSAE', 'train_topk_sae', 'dictionary_recovery',
-           'explained_variance', 'ProbingTask', 'regime_split', 'validation_splits', 'rank_latents', 'fit_probe',
-           'quiver', 'synthetic_tasks', 'text_tasks', 'lee_sentences', 'token_states', 'compare_probes', 'quiver_gain',
-           'probe_comparison']
+__all__ = ['REGIMES', 'BASELINES', 'SYNTHETIC_CONCEPTS', 'WEAT_TASKS', 'FRAMES', 'SHIFT_FRAMES', 'BENCHMARK_TASKS',
+           'DEFAULT_REGIMES', 'random_dictionary', 'sparse_activations', 'TopKSAE', 'train_topk_sae',
+           'dictionary_recovery', 'explained_variance', 'ProbingTask', 'regime_split', 'validation_splits',
+           'rank_latents', 'fit_probe', 'quiver', 'synthetic_tasks', 'text_tasks', 'lee_sentences', 'token_states',
+           'benchmark_tasks', 'compare_probes', 'quiver_gain', 'probe_comparison']
 
 # %% ../../nbs/65_representations.sae.ipynb #50ba357f
 def random_dictionary(n_atoms: int = 1024, d: int = 256, seed: int = 0) -> torch.Tensor:
@@ -218,9 +218,10 @@ def regime_split(task: ProbingTask, regime: str, setting=None, n_train: int = 25
     if not 1 <= positives <= n_train - 1:
         raise ParameterError(f"setting: {setting!r} leaves a class empty in {n_train} training samples")
     train = _draw(rng, task.y, positives, n_train - positives)
-    if regime == "covariate_shift":
+    if regime == "covariate_shift":  # shifted sets are small: balanced, as large as the smaller class allows
         x_test, y_test = task.x_shift, task.y_shift
-        test = _draw(rng, y_test, math.ceil(n_test / 2), n_test // 2, name="n_test")
+        per_class = min(n_test // 2, *np.bincount(y_test, minlength=2))
+        test = _draw(rng, y_test, per_class, per_class, name="n_test")
     elif task.x_test is not None:
         x_test, y_test = task.x_test, task.y_test
         test = _draw(rng, y_test, math.ceil(n_test / 2), n_test // 2, name="n_test")
@@ -470,6 +471,35 @@ def token_states(encoder, texts: Sequence[str], layer: int = 4, batch_size: int 
         states.append(hidden.hidden_states[layer % (encoder.num_layers + 1)].float().cpu()[keep])
     return torch.cat(states)
 
+# %% ../../nbs/65_representations.sae.ipynb #4719d0e5
+BENCHMARK_TASKS = ("5_hist_fig_ismale", "6_hist_fig_isamerican", "7_hist_fig_ispolitician", "66_living-room",
+                   "67_social-security", "73_control-group", "87_glue_cola", "90_glue_qnli", "92_glue_sst2",
+                   "96_spam_is")
+
+
+def benchmark_tasks(encoder, names: Sequence[str] = BENCHMARK_TASKS, layer: int = 4, max_prompts: int = 1500,
+                    seed: int = 0) -> list[ProbingTask]:
+    "`ProbingTask`s from the sparse-probing benchmark's datasets: last-token states of `encoder` at `layer`."
+    from workbench.data import load_sae_probes_dataset, sae_probes_datasets
+    names = check_nonempty(names=names)[0]
+    check_range("max_prompts", max_prompts, low=4, integer=True)
+    with_shift = set(sae_probes_datasets().query("has_shift").name)
+    rng = np.random.default_rng(seed)
+    embed = lambda prompts: encoder.embed(list(prompts), layer=layer, pool="last").numpy()
+    built = []
+    for name in names:
+        frame = load_sae_probes_dataset(name)
+        per_class = min(max_prompts // 2, frame.target.value_counts().min())
+        chosen = _draw(rng, frame.target.to_numpy(), per_class, per_class, name="max_prompts")
+        pool = frame.iloc[chosen]
+        shift = load_sae_probes_dataset(name, shifted=True) if name in with_shift else None
+        built.append(ProbingTask(name, embed(pool.prompt), pool.target.to_numpy(),
+                                 None if shift is None else embed(shift.prompt),
+                                 None if shift is None else shift.target.to_numpy(),
+                                 info=dict(source="benchmark", layer=layer, encoder=getattr(encoder, "name", "?"),
+                                           prompts=len(pool), shifted_prompts=0 if shift is None else len(shift))))
+    return built
+
 # %% ../../nbs/65_representations.sae.ipynb #04ad4115
 DEFAULT_REGIMES = {"scarcity": [8, 32, 128, 512], "imbalance": [0.05, 0.2], "label_noise": [0.1, 0.3],
                    "covariate_shift": [None]}
@@ -539,11 +569,13 @@ def probe_comparison(source: str = "synthetic", regimes: dict | None = None, n_t
                      concepts: Sequence[str] = SYNTHETIC_CONCEPTS, d: int = 64, n_atoms: int = 256, p: float = 0.02,
                      n_pool: int = 20_000, layer: int = 4,
                      text_task_names: Sequence[str] = tuple(WEAT_TASKS), encoder_path: str | None = None,
-                     max_words: int | None = None, n_frames: int = len(FRAMES), corpus_sentences: int | None = 1000,
+                     max_words: int | None = None, n_frames: int = len(FRAMES),
+                     benchmark_names: Sequence[str] = BENCHMARK_TASKS, max_prompts: int = 1500,
+                     corpus_sentences: int | None = 1000,
                      n_latents: int = 512, k: int = 8, sae_steps: int = 1000, sae_lr: float = 3e-3, seed: int = 0,
                      progress_bar: bool = False, on_progress: Callable[[dict], None] | None = None) -> pd.DataFrame:
     "Build tasks, train a TopK SAE and compare probes under the regimes: the tidy table of `compare_probes`."
-    check_choice("source", source, ("synthetic", "text"))
+    check_choice("source", source, ("synthetic", "text", "benchmark"))
     started = time.perf_counter()
     if source == "synthetic":
         dictionary = random_dictionary(n_atoms, d, seed=seed)
@@ -553,9 +585,12 @@ def probe_comparison(source: str = "synthetic", regimes: dict | None = None, n_t
     else:
         from workbench.encoders import load_text_encoder
         encoder = load_text_encoder(encoder_path)
-        check_range("n_frames", n_frames, low=1, high=len(FRAMES), integer=True)
-        tasks = text_tasks(encoder, layer=layer, tasks=text_task_names, frames=FRAMES[:n_frames], max_words=max_words,
-                           seed=seed)
+        if source == "text":
+            check_range("n_frames", n_frames, low=1, high=len(FRAMES), integer=True)
+            tasks = text_tasks(encoder, layer=layer, tasks=text_task_names, frames=FRAMES[:n_frames],
+                               max_words=max_words, seed=seed)
+        else:
+            tasks = benchmark_tasks(encoder, names=benchmark_names, layer=layer, max_prompts=max_prompts, seed=seed)
         sae_data = token_states(encoder, lee_sentences()[:corpus_sentences], layer=layer)
         info = dict(encoder=encoder.name, layer=layer, sae_tokens=len(sae_data))
     sae = train_topk_sae(sae_data, n_latents=n_latents, k=k, steps=sae_steps, lr=sae_lr, seed=seed,
