@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets its own run store, so tests never touch ./runs or each other."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,12 @@ def runs_root(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     monkeypatch.setenv("WORKBENCH_RUNS", str(root))
     return root
+
+
+def default_sigint():
+    "`preexec_fn` for children that must stop on Ctrl-C: a suite started as a background job (`./dev test &`) passes "
+    "SIGINT on ignored, and a Python started with SIGINT ignored never raises KeyboardInterrupt."
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_python(code: str, tmp_path, **env) -> str:

@@ -8,6 +8,7 @@ import time
 import nbformat
 import pytest
 
+from conftest import default_sigint
 from workbench.cli import main, write_example_experiment
 from workbench.runs import RunStore
 
@@ -208,7 +209,8 @@ def test_ctrl_c_marks_the_run_interrupted(tmp_path, runs_root):
     # Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the command and its kernel.
     command = [sys.executable, "-c", "import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))",
                "run", str(tmp_path / "sleepy.ipynb"), "--runs", str(runs_root)]
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not (runs_root / "workbench.sqlite").exists() or RunStore(runs_root).metrics(

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import default_sigint
 from workbench.core import ParameterError
 from workbench.dynamics.grokking import (GrokkingConfig, GroupArithmeticNet, centred_targets, detect_stages,
                                          frequency_coverage, grokking_loss, node_energy, ridge_top_layer,
@@ -203,7 +204,7 @@ def test_killed_training_run_keeps_its_metrics_and_is_interrupted(tmp_path, sig)
 
     script = ("from workbench.dynamics.grokking import GrokkingConfig, run_grokking\n"
               f"run_grokking(GrokkingConfig(group='Z23', width=64, steps=10**7, log_every=5, snapshot_every=50), root={str(tmp_path)!r})\n")
-    child = subprocess.Popen([sys.executable, "-c", script])
+    child = subprocess.Popen([sys.executable, "-c", script], preexec_fn=default_sigint)
     store = RunStore(tmp_path)
     try:
         deadline = time.time() + 60

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from conftest import default_sigint
 from workbench.runs import RunStore, RunStoreError
 
 # One child program for every test; argv: mode, root, [extra]. Modes:
@@ -46,7 +47,7 @@ elif mode == "attach":
 
 def child(mode, root, *extra):
     return subprocess.Popen([sys.executable, "-c", CHILD, mode, str(root), *map(str, extra)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def test_concurrent_writers_lose_no_rows(tmp_path):
