@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ __all__ = ['REGIMES', 'BASELINES', 'SYNTHETIC_CONCEPTS', 'WEAT_TASKS', 'FRAMES',
            'DEFAULT_REGIMES', 'random_dictionary', 'sparse_activations', 'TopKSAE', 'train_topk_sae',
            'dictionary_recovery', 'explained_variance', 'ProbingTask', 'regime_split', 'validation_splits',
            'rank_latents', 'fit_probe', 'quiver', 'synthetic_tasks', 'text_tasks', 'lee_sentences', 'token_states',
-           'benchmark_tasks', 'compare_probes', 'quiver_gain', 'probe_comparison']
+           'corpus_sae', 'benchmark_tasks', 'compare_probes', 'quiver_gain', 'probe_comparison']
 
 # %% ../../nbs/65_representations.sae.ipynb #50ba357f
 def random_dictionary(n_atoms: int = 1024, d: int = 256, seed: int = 0) -> torch.Tensor:
@@ -471,6 +472,15 @@ def token_states(encoder, texts: Sequence[str], layer: int = 4, batch_size: int 
         states.append(hidden.hidden_states[layer % (encoder.num_layers + 1)].float().cpu()[keep])
     return torch.cat(states)
 
+
+@lru_cache(maxsize=4)
+def corpus_sae(encoder, layer: int = 4, corpus_sentences: int | None = 1000, n_latents: int = 512, k: int = 8,
+               steps: int = 1000, lr: float = 3e-3, seed: int = 0) -> tuple[TopKSAE, torch.Tensor]:
+    "The text sources' TopK SAE and its training data, the token states of the first `corpus_sentences` Lee sentences."
+    # Training is deterministic given the seed, so sources that share a setting in one process share one SAE.
+    data = token_states(encoder, lee_sentences()[:corpus_sentences], layer=layer)
+    return train_topk_sae(data, n_latents=n_latents, k=k, steps=steps, lr=lr, seed=seed), data
+
 # %% ../../nbs/65_representations.sae.ipynb #4719d0e5
 BENCHMARK_TASKS = ("5_hist_fig_ismale", "6_hist_fig_isamerican", "7_hist_fig_ispolitician", "66_living-room",
                    "67_social-security", "73_control-group", "87_glue_cola", "90_glue_qnli", "92_glue_sst2",
@@ -581,6 +591,8 @@ def probe_comparison(source: str = "synthetic", regimes: dict | None = None, n_t
         dictionary = random_dictionary(n_atoms, d, seed=seed)
         tasks = synthetic_tasks(dictionary, n_pool=n_pool, p=p, concepts=concepts, seed=seed)
         sae_data = sparse_activations(dictionary, n_pool, p, seed=seed + 10)[0]  # unlabelled data from the same source
+        sae = train_topk_sae(sae_data, n_latents=n_latents, k=k, steps=sae_steps, lr=sae_lr, seed=seed,
+                             progress_bar=progress_bar)
         info = {}
     else:
         from workbench.encoders import load_text_encoder
@@ -591,10 +603,8 @@ def probe_comparison(source: str = "synthetic", regimes: dict | None = None, n_t
                                max_words=max_words, seed=seed)
         else:
             tasks = benchmark_tasks(encoder, names=benchmark_names, layer=layer, max_prompts=max_prompts, seed=seed)
-        sae_data = token_states(encoder, lee_sentences()[:corpus_sentences], layer=layer)
+        sae, sae_data = corpus_sae(encoder, layer, corpus_sentences, n_latents, k, sae_steps, sae_lr, seed)
         info = dict(encoder=encoder.name, layer=layer, sae_tokens=len(sae_data))
-    sae = train_topk_sae(sae_data, n_latents=n_latents, k=k, steps=sae_steps, lr=sae_lr, seed=seed,
-                         progress_bar=progress_bar)
     if on_progress is not None:
         on_progress(dict(stage="sae", seconds=time.perf_counter() - started,
                          explained_variance=explained_variance(sae, sae_data[:5000])))
