@@ -322,6 +322,10 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
     assert set(slab.randomized) == {"none", "S", "S^c"}
     nested = pd.read_csv(store.artifact_dir(store.runs(experiment="shortcut_availability").run_id[0]) / "results.csv")
     assert set(nested.core_nesting) == {1}  # the page's nesting control reaches the generator
+    moments = at.dataframe[-1].value  # the representation run read when learned and at the end
+    history = pd.read_csv(store.artifact_dir(store.runs(experiment="representation_bias").run_id[0]) / "history.csv")
+    end = history[history.step == history.step.max()].set_index("kind").variance_explained
+    assert len(moments) == 1 and moments["R² easy (end)"][0] == round(end["easy"], 3)
 
 
 def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):

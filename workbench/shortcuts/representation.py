@@ -18,7 +18,7 @@ from ..core import ParameterError, check_choice, check_range, progress, seed_eve
 
 # %% auto #0
 __all__ = ['FEATURES', 'KINDS', 'HISTORY_COLUMNS', 'OPTIMIZERS', 'feature_names', 'feature_kinds', 'feature_dataset',
-           'linear_decoding_accuracy', 'variance_explained', 'FeatureMLP', 'train_feature_mlp',
+           'linear_decoding_accuracy', 'variance_explained', 'FeatureMLP', 'train_feature_mlp', 'when_learned',
            'mean_shift_intervention', 'representation_bias_experiment']
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #dfeca306
@@ -204,6 +204,18 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
     record("joint")
     bar.close()
     return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+# %% ../../nbs/56_shortcuts.representation.ipynb #538ccc8d
+def when_learned(history: pd.DataFrame, accuracy: float = 0.99) -> pd.DataFrame:
+    "Rows of one run's history at the first joint-phase evaluation where every head's test accuracy ≥ `accuracy`."
+    check_range("accuracy", accuracy, low=0, high=1)
+    joint = history[history.phase == "joint"]
+    if joint.duplicated(["step", "feature"]).any():
+        raise ParameterError("history must be one run's (one row per step and feature); group a multi-run history "
+                             "by run first")
+    lowest = joint.groupby("step").accuracy.min()
+    learned = lowest.index[lowest >= accuracy]
+    return joint[joint.step == learned.min()] if len(learned) else joint.iloc[:0]
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #061ffa0b
 @torch.no_grad()
