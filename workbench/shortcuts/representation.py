@@ -163,18 +163,19 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
                       seed: int = 0, progress_bar: bool = False,
                       on_eval: Callable[[list[dict]], None] | None = None, n_easy: int = 1,
                       optimizer: str = "adam") -> pd.DataFrame:
-    "Multi-task training (optionally one kind of feature first); returns the test history, one row per (step, feature)."
+    "Multi-task training (optionally one kind, or one feature, first); returns the test history, one row per (step, feature)."
     check_range("steps", steps, low=1, integer=True)
-    check_choice("pretrain", pretrain, (None, *KINDS))
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_range("pretrain_steps", pretrain_steps, low=0, integer=True)
     check_range("lr", lr, low=0)
     check_range("batch_size", batch_size, low=1, integer=True)
     check_range("eval_every", eval_every, low=1, integer=True)
     x, y = train
-    _, kinds = _columns(y, n_easy)
+    names, kinds = _columns(y, n_easy)
+    check_choice("pretrain", pretrain, (None, *KINDS, *names))  # a kind, or one feature by name
     first = pretrain_steps if pretrain is not None else 0
-    phases = [("pretrain", torch.tensor([kind == pretrain for kind in kinds]), first)] if first else []
+    only = torch.tensor([pretrain in (kind, name) for name, kind in zip(names, kinds)])
+    phases = [("pretrain", only, first)] if first else []
     phases.append(("joint", None, steps))
     generator = torch.Generator().manual_seed(seed)  # the minibatch order
     opt = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
