@@ -325,7 +325,7 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
     moments = at.dataframe[-1].value  # the representation run read when learned and at the end
     history = pd.read_csv(store.artifact_dir(store.runs(experiment="representation_bias").run_id[0]) / "history.csv")
     end = history[history.step == history.step.max()].set_index("kind").variance_explained
-    assert len(moments) == 1 and moments["R² easy (end)"][0] == round(end["easy"], 3)
+    assert len(moments) == 1 and abs(moments["R² easy (end)"][0] - end["easy"]) <= 5e-4 + 1e-9  # shown to 3 decimals
 
 
 def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):
