@@ -328,6 +328,24 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
     assert len(moments) == 1 and abs(moments["R² easy (end)"][0] - end["easy"]) <= 5e-4 + 1e-9  # shown to 3 decimals
 
 
+def test_shortcuts_page_notebook_representation_run_draws_chosen_configurations(runs_root):
+    store = RunStore(runs_root)
+    with store.create_run("representation_bias", dict(n_seeds=2)) as run:  # nb 57's history: many trainings
+        rows = [dict(step=step, phase="joint", feature=f, kind=f, accuracy=acc, variance_explained=r2, loss=0.1,
+                     seed=seed, variant=variant, design="one of each")
+                for variant in ("one of each, depth 2", "one of each, hard first") for seed in (0, 1)
+                for step, acc in ((0, 0.5), (100, 1.0), (200, 1.0))
+                for f, r2 in (("easy", 0.5 + seed / 10), ("hard", 0.05))]
+        pd.DataFrame(rows).to_csv(store.artifact_dir(run.id) / "history.csv", index=False)
+    at = run_app(SHORTCUTS_PAGE)
+    assert at.multiselect(key="representation_variants").value == ["one of each, depth 2"]
+    moments = at.dataframe[-1].value
+    assert list(moments.variant) == ["one of each, depth 2"] * 2 and list(moments["learned at step"]) == [100, 100]
+    assert list(moments["R² easy (learned)"]) == [0.5, 0.6]
+    at.multiselect(key="representation_variants").set_value(["one of each, depth 2", "one of each, hard first"]).run()
+    assert not at.exception and len(at.dataframe[-1].value) == 4
+
+
 def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):
     at = run_app(SHORTCUTS_PAGE)
     at.multiselect(key="availability_models").set_value([])

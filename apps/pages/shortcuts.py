@@ -158,13 +158,19 @@ with representation_tab:
         start_run(store, "representation_bias", params, lambda on_progress: {
             "history.csv": representation.representation_bias_experiment(**params, on_progress=on_progress)})
     table = stacked(store, compared_runs(store, "representation_bias", "history.csv", "representation_runs"), "history.csv")
+    if not table.empty and "variant" in table:  # a notebook run holds many trainings: draw the chosen configurations
+        variants = list(dict.fromkeys(table.variant.dropna()))
+        shown = st.multiselect("configurations (notebook runs)", variants, variants[:1], key="representation_variants")
+        table = table[table.variant.isin(shown) | table.variant.isna()]
     if not table.empty:
+        table = table.assign(training=table[[c for c in ("variant", "seed") if c in table]].astype(str).agg(
+            ", ".join, axis=1))  # one line per training and measure
         long = table.melt(id_vars=[c for c in table if c not in ("accuracy", "variance_explained")],
                           value_vars=["accuracy", "variance_explained"], var_name="measure")
         st.altair_chart(per_run(alt.Chart(long).mark_line(point=True).encode(
             x=alt.X("step:Q"), y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title=None),
-            color=alt.Color("feature:N"), strokeDash=alt.StrokeDash("measure:N"),
-            tooltip=["run", "step", "feature", "measure", alt.Tooltip("value:Q", format=".3f")],
+            color=alt.Color("feature:N"), strokeDash=alt.StrokeDash("measure:N"), detail="training:N",
+            tooltip=["run", "training", "step", "feature", "measure", alt.Tooltip("value:Q", format=".3f")],
         ), None, 320, 220), width="content")
         st.caption("Each training read at two moments: when the task is learned (the first evaluation at which every "
                    "head is right on ≥ 99% of the test set) and at the end. R² is the mean over the features of a kind.")
