@@ -143,8 +143,8 @@ with representation_tab:
                 "variance of its representation (paper: ≈ 55% vs ≈ 5%; notebook 57: 62% vs 4% when the task is "
                 "learned, 46% vs 13% at the end of training). The paper also reports that pretraining the hard feature "
                 "narrows the gap somewhat; notebook 57 finds that only with one feature of each kind, read when the "
-                "task is learned: at the end of training, and with four features of each kind, the gap widens. Of two "
-                "equally easy features, the one learned first ends with *less* of the representation.")
+                "task is learned (and, on average, in the author's demo setting): at the end of training, and with four "
+                "features of each kind, the gap widens. Of two equally easy features, the one learned first ends with *less* of the representation.")
     with st.form("representation_run"):
         left, middle, right = st.columns(3)
         depth = left.slider("hidden layers", 1, 6, 2, key="representation_depth")
