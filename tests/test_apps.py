@@ -326,6 +326,18 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
     history = pd.read_csv(store.artifact_dir(store.runs(experiment="representation_bias").run_id[0]) / "history.csv")
     end = history[history.step == history.step.max()].set_index("kind").variance_explained
     assert len(moments) == 1 and abs(moments["R² easy (end)"][0] - end["easy"]) <= 5e-4 + 1e-9  # shown to 3 decimals
+    at.selectbox(key="representation_setting").set_value("demo")  # the first author's demo setting, 2 hidden layers
+    at.slider(key="representation_depth").set_value(2)
+    at.button[3].click().run()
+    demo_run = store.runs(experiment="representation_bias").iloc[0]
+    assert demo_run.status == "finished", demo_run.error
+    assert (demo_run.params["layout"], demo_run.params["activation"], demo_run.params["width"]) == (
+        "blocks", "leaky_relu", [256, 64])
+    at.multiselect(key="representation_runs").set_value([demo_run.run_id])
+    at.radio(key="representation_average").set_value("variance_explained_units").run()
+    history = pd.read_csv(store.artifact_dir(demo_run.run_id) / "history.csv")
+    end = history[history.step == history.step.max()].set_index("kind").variance_explained_units
+    assert not at.exception and abs(at.dataframe[-1].value["R² hard (end)"][0] - end["hard"]) <= 5e-4 + 1e-9
 
 
 def test_shortcuts_page_notebook_representation_run_draws_chosen_configurations(runs_root):
@@ -344,6 +356,8 @@ def test_shortcuts_page_notebook_representation_run_draws_chosen_configurations(
     assert list(moments["R² easy (learned)"]) == [0.5, 0.6]
     at.multiselect(key="representation_variants").set_value(["one of each, depth 2", "one of each, hard first"]).run()
     assert not at.exception and len(at.dataframe[-1].value) == 4
+    at.radio(key="representation_average").set_value("variance_explained_units").run()  # not recorded by this run
+    assert not at.exception and any("have no units" in i.value for i in at.info) and len(at.dataframe) == 0
 
 
 def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):

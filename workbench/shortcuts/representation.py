@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,13 +17,16 @@ import torch.nn.functional as F
 from ..core import ParameterError, check_choice, check_range, progress, seed_everything
 
 # %% auto #0
-__all__ = ['FEATURES', 'KINDS', 'HISTORY_COLUMNS', 'OPTIMIZERS', 'feature_names', 'feature_kinds', 'feature_dataset',
-           'linear_decoding_accuracy', 'variance_explained', 'FeatureMLP', 'train_feature_mlp', 'when_learned',
-           'mean_shift_intervention', 'representation_bias_experiment']
+__all__ = ['FEATURES', 'KINDS', 'LAYOUTS', 'VALUES', 'AVERAGES', 'ACTIVATIONS', 'INITS', 'HISTORY_COLUMNS', 'OPTIMIZERS',
+           'DEMO_SETTING', 'feature_names', 'feature_kinds', 'feature_dataset', 'linear_decoding_accuracy',
+           'variance_explained', 'hidden_widths', 'FeatureMLP', 'train_feature_mlp', 'when_learned',
+           'mean_shift_intervention', 'demo_widths', 'representation_bias_experiment']
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #dfeca306
 FEATURES = ("easy", "hard")  # the output heads of the default one-of-each dataset: column i of the labels is FEATURES[i]
 KINDS = ("easy", "hard")
+LAYOUTS = ("packed", "blocks")
+VALUES = ("signed", "binary")
 
 
 def feature_names(n_easy: int = 1, n_hard: int = 1) -> tuple[str, ...]:
@@ -39,14 +42,33 @@ def feature_kinds(n_easy: int = 1, n_hard: int = 1) -> tuple[str, ...]:
     return ("easy",) * n_easy + ("hard",) * n_hard
 
 
+def _feature_bits(n_inputs: int, hard_bits: int, n_easy: int, n_hard: int, layout: str) -> tuple[list[slice], list[slice]]:
+    "The input bits each easy feature is copied into and each hard feature is the parity of."
+    check_choice("layout", layout, LAYOUTS)
+    if layout == "packed":
+        check_range("n_inputs", n_inputs, low=n_easy + n_hard * hard_bits, integer=True)
+        starts = [*range(n_easy), *(n_easy + j * hard_bits for j in range(n_hard))]
+        widths = [1] * n_easy + [hard_bits] * n_hard
+    else:
+        n_features = n_easy + n_hard
+        block = n_inputs // n_features
+        if n_inputs % n_features or block < hard_bits:
+            raise ParameterError(f"n_inputs={n_inputs!r}: layout='blocks' needs a multiple of the {n_features} features "
+                                 f"with at least hard_bits={hard_bits} bits per block")
+        starts, widths = [i * block for i in range(n_features)], [hard_bits] * n_features
+    bits = [slice(start, start + width) for start, width in zip(starts, widths)]
+    return bits[:n_easy], bits[n_easy:]
+
+
 def feature_dataset(n: int, n_inputs: int = 32, hard_bits: int = 4, easy_prevalence: float = 0.5,
-                    hard_prevalence: float = 0.5, seed: int = 0, n_easy: int = 1,
-                    n_hard: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    "`n` inputs of ±1 bits (float32, (n, n_inputs)) and their labels (float32 0/1, (n, n_easy + n_hard)): easy, then hard."
+                    hard_prevalence: float = 0.5, seed: int = 0, n_easy: int = 1, n_hard: int = 1,
+                    layout: str = "packed", values: str = "signed") -> tuple[torch.Tensor, torch.Tensor]:
+    "`n` inputs of random bits (float32, (n, n_inputs), ±1 or 0/1) and their labels (float32 0/1, (n, n_easy + n_hard)): easy, then hard."
     check_range("n", n, low=2, integer=True)
     check_range("hard_bits", hard_bits, low=2, integer=True)
     feature_names(n_easy, n_hard)
-    check_range("n_inputs", n_inputs, low=n_easy + n_hard * hard_bits, integer=True)
+    easy_bits, hard_bits_of = _feature_bits(n_inputs, hard_bits, n_easy, n_hard, layout)
+    check_choice("values", values, VALUES)
     check_range("easy_prevalence", easy_prevalence, low=0, high=1)
     check_range("hard_prevalence", hard_prevalence, low=0, high=1)
     check_range("seed", seed, low=0, high=2**32 - 1, integer=True)
@@ -59,14 +81,15 @@ def feature_dataset(n: int, n_inputs: int = 32, hard_bits: int = 4, easy_prevale
 
     easy = [exact_labels(easy_prevalence) for _ in range(n_easy)]
     hard = [exact_labels(hard_prevalence) for _ in range(n_hard)]
-    x = rng.choice([-1.0, 1.0], size=(n, n_inputs))
-    for k, label in enumerate(easy):
-        x[:, k] = np.where(label, 1.0, -1.0)
-    for j, label in enumerate(hard):
-        first = n_easy + j * hard_bits  # this feature's block: bits first … first + hard_bits − 1
-        last = first + hard_bits - 1
-        # product of the block is −1 exactly when an odd number of its bits are −1
-        x[:, last] = np.where(label, -1.0, 1.0) * np.prod(x[:, first:last], axis=1)
+    x = rng.choice([-1.0, 1.0], size=(n, n_inputs))  # built as ±1 (on = +1), recoded at the end
+    for bits, label in zip(easy_bits, easy):
+        x[:, bits] = np.where(label, 1.0, -1.0)[:, None]
+    for bits, label in zip(hard_bits_of, hard):
+        # an odd number of +1 among the block's k bits ⇔ the product of their negations, (−1)^k · Π bits, is −1
+        last = bits.stop - 1
+        x[:, last] = np.where(label, -1.0, 1.0) * (-1.0) ** hard_bits * np.prod(x[:, bits.start:last], axis=1)
+    if values == "binary":
+        x = (x + 1) / 2
     return (torch.tensor(x, dtype=torch.float32),
             torch.tensor(np.stack(easy + hard, axis=1), dtype=torch.float32))
 
@@ -90,36 +113,78 @@ def linear_decoding_accuracy(inputs: torch.Tensor, label: torch.Tensor, fit_frac
     return (predicted == (label[n_fit:] > 0.5)).double().mean().item()
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #053e5000
+AVERAGES = ("inputs", "units")
+
+
 @torch.no_grad()
-def variance_explained(representation: torch.Tensor, feature: torch.Tensor, fit_fraction: float = 0.5) -> float:
-    "Held-out R² of `representation` (n, d) regressed on the 0/1 `feature` (n,): the mean over test rows of 1 − ‖residual‖²/‖φ‖²."
+def variance_explained(representation: torch.Tensor, feature: torch.Tensor, fit_fraction: float = 0.5,
+                       average: str = "inputs") -> float:
+    "Held-out R² of `representation` (n, d) regressed on the 0/1 `feature` (n,), averaged over test `inputs` (the paper's formula) or `units` (the demo's)."
     if representation.ndim != 2 or feature.shape != (len(representation),):
         raise ParameterError(f"representation must be (n, d) and feature (n,); got {tuple(representation.shape)} "
                              f"and {tuple(feature.shape)}")
+    check_choice("average", average, AVERAGES)
+    if not torch.isfinite(representation).all():
+        raise ParameterError("representation has non-finite values (a diverged network?); R² is undefined")
     n_fit = _split(len(representation), fit_fraction)
     phi = representation.double()
     phi = phi - phi[:n_fit].mean(0)  # the paper's mean-centred representation
     design = torch.stack([feature.double(), torch.ones(len(phi), dtype=torch.float64)], dim=1)
     weights = torch.linalg.lstsq(design[:n_fit], phi[:n_fit], driver="gelsd").solution
-    residual = ((design[n_fit:] @ weights - phi[n_fit:]) ** 2).sum(1)
-    norm = (phi[n_fit:] ** 2).sum(1)
-    kept = norm > 0  # an input exactly at the mean has no variance to explain
+    squared_residual = (design[n_fit:] @ weights - phi[n_fit:]) ** 2
+    if average == "inputs":
+        residual, norm = squared_residual.sum(1), (phi[n_fit:] ** 2).sum(1)
+    else:
+        residual, norm = squared_residual.sum(0), ((phi[n_fit:] - phi[n_fit:].mean(0)) ** 2).sum(0)
+    kept = norm > 0  # an input exactly at the mean, or a constant unit, has no variance to explain
     return float("nan") if not kept.any() else (1 - residual[kept] / norm[kept]).mean().item()
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #cb337fb0
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}  # LeakyReLU's default slope, 0.01, is JAX's
+INITS = ("pytorch", "glorot")
+
+
+def hidden_widths(width: int | Sequence[int], depth: int | None) -> tuple[int, ...]:
+    "Hidden layer sizes: `depth` layers of `width`, or the sizes in `width` when it is a sequence (`depth` None or its length)."
+    if isinstance(width, (int, np.integer)):
+        check_range("depth", depth, low=1, integer=True)
+        return (check_range("width", width, low=1, integer=True),) * depth
+    widths = tuple(check_range("width", size, low=1, integer=True) for size in width)
+    if not widths or depth not in (None, len(widths)):
+        raise ParameterError(f"width={widths!r} gives {len(widths)} hidden layers but depth={depth!r}; "
+                             f"pass depth=None or depth={len(widths)}")
+    return widths
+
+
+def _glorot_(linear: nn.Linear, fan_out: int) -> None:
+    "JAX's variance_scaling(1, 'fan_avg', 'truncated_normal') on the weights (0.8796… is the std of a unit normal cut at ±2), zero bias."
+    std = (2 / (linear.in_features + fan_out)) ** 0.5 / 0.87962566103423978
+    nn.init.trunc_normal_(linear.weight, std=std, a=-2 * std, b=2 * std)
+    nn.init.zeros_(linear.bias)
+
+
 class FeatureMLP(nn.Module):
     "An MLP whose last hidden layer (`representation`) feeds one logit head per feature."
 
-    def __init__(self, n_inputs: int = 32, width: int = 256, depth: int = 2, n_features: int = len(FEATURES)):
+    def __init__(self, n_inputs: int = 32, width: int | Sequence[int] = 256, depth: int | None = 2,
+                 n_features: int = len(FEATURES), activation: str = "relu", init: str = "pytorch"):
         super().__init__()
-        for name, value in dict(n_inputs=n_inputs, width=width, depth=depth, n_features=n_features).items():
-            check_range(name, value, low=1, integer=True)
+        check_range("n_inputs", n_inputs, low=1, integer=True)
+        check_range("n_features", n_features, low=1, integer=True)
+        check_choice("activation", activation, tuple(ACTIVATIONS))
+        check_choice("init", init, INITS)
+        self.widths = hidden_widths(width, depth)
         layers, fan_in = [], n_inputs
-        for _ in range(depth):
-            layers += [nn.Linear(fan_in, width), nn.ReLU()]
-            fan_in = width
+        for size in self.widths:
+            layers += [nn.Linear(fan_in, size), ACTIVATIONS[activation]()]
+            fan_in = size
         self.body = nn.Sequential(*layers)
-        self.heads = nn.ModuleList(nn.Linear(width, 1) for _ in range(n_features))
+        self.heads = nn.ModuleList(nn.Linear(fan_in, 1) for _ in range(n_features))
+        if init == "glorot":
+            for layer in self.body[::2]:
+                _glorot_(layer, layer.out_features)
+            for head in self.heads:
+                _glorot_(head, n_features)
 
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -132,7 +197,8 @@ class FeatureMLP(nn.Module):
         return self.readout(self.representation(x))
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #6fa21557
-HISTORY_COLUMNS = ("step", "phase", "feature", "kind", "accuracy", "variance_explained", "loss")
+HISTORY_COLUMNS = ("step", "phase", "feature", "kind", "accuracy", "variance_explained", "variance_explained_units",
+                   "loss")
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -152,7 +218,8 @@ def _evaluate(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor, n_easy: int =
     model.train()
     names, kinds = _columns(y, n_easy)
     return [dict(feature=name, kind=kind, accuracy=accuracy[i].item(), loss=losses[i].item(),
-                 variance_explained=variance_explained(representation, y[:, i]))
+                 variance_explained=variance_explained(representation, y[:, i]),
+                 variance_explained_units=variance_explained(representation, y[:, i], average="units"))
             for i, (name, kind) in enumerate(zip(names, kinds))]
 
 
@@ -195,6 +262,8 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
             batch = torch.randint(0, len(x), (batch_size,), generator=generator)
             losses = F.binary_cross_entropy_with_logits(model(x[batch]), y[batch], reduction="none").mean(0)
             loss = losses.sum() if only is None else losses[only].sum()
+            if not torch.isfinite(loss):  # say so, rather than let the measure fail on a NaN representation
+                raise ParameterError(f"training diverged at step {step}: the loss is {loss.item()}; try a smaller lr={lr!r}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -247,32 +316,40 @@ def mean_shift_intervention(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor,
     return pd.DataFrame(rows)
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #8d7520e1
-def representation_bias_experiment(depth: int = 2, width: int = 256, hard_prevalence: float = 0.5,
+# The first author's Colab demo as arguments of `representation_bias_experiment`: its 100 epochs of 8 batches, Adam at 10⁻³
+DEMO_SETTING = dict(layout="blocks", values="binary", width=(256, 128, 64, 64), depth=None, activation="leaky_relu",
+                    init="glorot", batch_size=1024, n_train=8192, n_test=2048, steps=800, lr=1e-3)
+
+
+def demo_widths(depth: int) -> tuple[int, ...]:
+    "Hidden widths of a demo-setting network of `depth` layers: the demo's 256, 128, 64, 64, cut or extended, the last always 64."
+    check_range("depth", depth, low=1, integer=True)
+    return ((256, 128) + (64,) * depth)[:depth - 1] + (64,)  # the representation keeps the demo's 64 units
+
+
+def representation_bias_experiment(depth: int | None = 2, width: int | Sequence[int] = 256, hard_prevalence: float = 0.5,
                                    pretrain: str | None = None, pretrain_steps: int = 1000, steps: int = 3000,
                                    n_inputs: int = 32, hard_bits: int = 4, n_train: int = 20000, n_test: int = 4000,
                                    lr: float = 1e-3, batch_size: int = 128, eval_every: int = 250, seed: int = 0,
                                    progress_bar: bool = False, on_progress: Callable[[int, int], None] | None = None,
                                    return_model: bool = False, n_easy: int = 1, n_hard: int = 1,
-                                   optimizer: str = "adam"):
+                                   optimizer: str = "adam", layout: str = "packed", values: str = "signed",
+                                   activation: str = "relu", init: str = "pytorch"):
     "Train a `FeatureMLP` on easy and hard features; history of accuracy and variance explained per feature."
     check_range("n_test", n_test, low=8, integer=True)
-    kinds = dict(hard_prevalence=hard_prevalence, n_easy=n_easy, n_hard=n_hard)
-    train = feature_dataset(n_train, n_inputs, hard_bits, seed=2 * seed, **kinds)
-    test = feature_dataset(n_test, n_inputs, hard_bits, seed=2 * seed + 1, **kinds)
+    data = dict(hard_prevalence=hard_prevalence, n_easy=n_easy, n_hard=n_hard, layout=layout, values=values)
+    train = feature_dataset(n_train, n_inputs, hard_bits, seed=2 * seed, **data)
+    test = feature_dataset(n_test, n_inputs, hard_bits, seed=2 * seed + 1, **data)
     seed_everything(seed, deterministic=False)
-    model = FeatureMLP(n_inputs, width, depth, n_features=n_easy + n_hard)
+    model = FeatureMLP(n_inputs, width, depth, n_features=n_easy + n_hard, activation=activation, init=init)
     total = steps + (pretrain_steps if pretrain is not None else 0)
-    done = 0
-
-    def count(rows: list[dict]):
-        nonlocal done
-        done = rows[0]["step"]
-        if on_progress is not None:
-            on_progress(done, total)
-
+    report = None if on_progress is None else lambda rows: on_progress(rows[0]["step"], total)
     history = train_feature_mlp(model, train, test, steps=steps, pretrain=pretrain, pretrain_steps=pretrain_steps,
                                 lr=lr, batch_size=batch_size, eval_every=eval_every, seed=seed,
-                                progress_bar=progress_bar, on_eval=count, n_easy=n_easy, optimizer=optimizer)
-    history = history.assign(depth=depth, width=width, hard_prevalence=hard_prevalence,
-                             pretrain=pretrain or "none", n_easy=n_easy, n_hard=n_hard, optimizer=optimizer, seed=seed)
+                                progress_bar=progress_bar, on_eval=report, n_easy=n_easy, optimizer=optimizer)
+    widths = model.widths
+    history = history.assign(depth=len(widths), width=widths[0] if len(set(widths)) == 1 else "-".join(map(str, widths)),
+                             hard_prevalence=hard_prevalence, pretrain=pretrain or "none", n_easy=n_easy, n_hard=n_hard,
+                             optimizer=optimizer, layout=layout, values=values, activation=activation, init=init,
+                             seed=seed)
     return (history, model, test) if return_model else history
