@@ -67,7 +67,7 @@ def feature_dataset(n: int, n_inputs: int = 32, hard_bits: int = 4, easy_prevale
     check_range("n", n, low=2, integer=True)
     check_range("hard_bits", hard_bits, low=2, integer=True)
     feature_names(n_easy, n_hard)
-    easy_bits, hard_bits_of = _feature_bits(n_inputs, hard_bits, n_easy, n_hard, layout)
+    easy_bits, hard_blocks = _feature_bits(n_inputs, hard_bits, n_easy, n_hard, layout)
     check_choice("values", values, VALUES)
     check_range("easy_prevalence", easy_prevalence, low=0, high=1)
     check_range("hard_prevalence", hard_prevalence, low=0, high=1)
@@ -84,7 +84,7 @@ def feature_dataset(n: int, n_inputs: int = 32, hard_bits: int = 4, easy_prevale
     x = rng.choice([-1.0, 1.0], size=(n, n_inputs))  # built as ±1 (on = +1), recoded at the end
     for bits, label in zip(easy_bits, easy):
         x[:, bits] = np.where(label, 1.0, -1.0)[:, None]
-    for bits, label in zip(hard_bits_of, hard):
+    for bits, label in zip(hard_blocks, hard):
         # an odd number of +1 among the block's k bits ⇔ the product of their negations, (−1)^k · Π bits, is −1
         last = bits.stop - 1
         x[:, last] = np.where(label, -1.0, 1.0) * (-1.0) ** hard_bits * np.prod(x[:, bits.start:last], axis=1)
