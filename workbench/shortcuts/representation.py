@@ -20,7 +20,7 @@ from ..core import ParameterError, check_choice, check_range, progress, seed_eve
 __all__ = ['FEATURES', 'KINDS', 'LAYOUTS', 'VALUES', 'AVERAGES', 'ACTIVATIONS', 'INITS', 'HISTORY_COLUMNS', 'OPTIMIZERS',
            'DEMO_SETTING', 'feature_names', 'feature_kinds', 'feature_dataset', 'linear_decoding_accuracy',
            'variance_explained', 'hidden_widths', 'FeatureMLP', 'train_feature_mlp', 'when_learned',
-           'mean_shift_intervention', 'demo_widths', 'representation_bias_experiment']
+           'share_of_final_variance', 'mean_shift_intervention', 'demo_widths', 'representation_bias_experiment']
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #dfeca306
 FEATURES = ("easy", "hard")  # the output heads of the default one-of-each dataset: column i of the labels is FEATURES[i]
@@ -198,7 +198,7 @@ class FeatureMLP(nn.Module):
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #6fa21557
 HISTORY_COLUMNS = ("step", "phase", "feature", "kind", "accuracy", "variance_explained", "variance_explained_units",
-                   "loss")
+                   "representation_variance", "loss")
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -217,7 +217,9 @@ def _evaluate(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor, n_easy: int =
     accuracy = ((logits > 0).float() == y).float().mean(0)
     model.train()
     names, kinds = _columns(y, n_easy)
-    return [dict(feature=name, kind=kind, accuracy=accuracy[i].item(), loss=losses[i].item(),
+    scored = representation[_split(len(x), 0.5):].double()  # the half that variance_explained scores
+    total = scored.var(0, unbiased=False).sum().item()
+    return [dict(feature=name, kind=kind, accuracy=accuracy[i].item(), loss=losses[i].item(), representation_variance=total,
                  variance_explained=variance_explained(representation, y[:, i]),
                  variance_explained_units=variance_explained(representation, y[:, i], average="units"))
             for i, (name, kind) in enumerate(zip(names, kinds))]
@@ -276,16 +278,27 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
     return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #538ccc8d
+def _one_run(history: pd.DataFrame) -> pd.DataFrame:
+    if history.duplicated(["step", "feature"]).any():
+        raise ParameterError("history must be one run's (one row per step and feature); group a multi-run history "
+                             "by run first")
+    return history
+
+
 def when_learned(history: pd.DataFrame, accuracy: float = 0.99) -> pd.DataFrame:
     "Rows of one run's history at the first joint-phase evaluation where every head's test accuracy ≥ `accuracy`."
     check_range("accuracy", accuracy, low=0, high=1)
-    joint = history[history.phase == "joint"]
-    if joint.duplicated(["step", "feature"]).any():
-        raise ParameterError("history must be one run's (one row per step and feature); group a multi-run history "
-                             "by run first")
+    joint = _one_run(history)[history.phase == "joint"]
     lowest = joint.groupby("step").accuracy.min()
     learned = lowest.index[lowest >= accuracy]
     return joint[joint.step == learned.min()] if len(learned) else joint.iloc[:0]
+
+# %% ../../nbs/56_shortcuts.representation.ipynb #e81b3f06
+def share_of_final_variance(history: pd.DataFrame, measure: str = "variance_explained") -> pd.Series:
+    "Each row's R² (`measure`) times the representation's total variance then, over its total at the last step (one run)."
+    check_choice("measure", measure, ("variance_explained", "variance_explained_units"))
+    total = _one_run(history).groupby("step").representation_variance.first()
+    return history[measure] * history.step.map(total) / total.iloc[-1]
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #061ffa0b
 @torch.no_grad()
