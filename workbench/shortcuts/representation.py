@@ -19,8 +19,9 @@ from ..core import ParameterError, check_choice, check_range, progress, seed_eve
 # %% auto #0
 __all__ = ['FEATURES', 'KINDS', 'LAYOUTS', 'VALUES', 'AVERAGES', 'ACTIVATIONS', 'INITS', 'HISTORY_COLUMNS', 'OPTIMIZERS',
            'DEMO_SETTING', 'feature_names', 'feature_kinds', 'feature_dataset', 'linear_decoding_accuracy',
-           'variance_explained', 'hidden_widths', 'FeatureMLP', 'train_feature_mlp', 'when_learned',
-           'share_of_final_variance', 'mean_shift_intervention', 'demo_widths', 'representation_bias_experiment']
+           'variance_explained', 'hidden_widths', 'FeatureMLP', 'train_feature_mlp', 'representation_rows',
+           'when_learned', 'share_of_final_variance', 'mean_shift_intervention', 'demo_widths',
+           'representation_bias_experiment']
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #dfeca306
 FEATURES = ("easy", "hard")  # the output heads of the default one-of-each dataset: column i of the labels is FEATURES[i]
@@ -189,6 +190,14 @@ class FeatureMLP(nn.Module):
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
+    def hidden_representations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        "Every hidden layer's output, after its activation, first layer first (the last is `representation(x)`)."
+        outputs = []
+        for linear, activation in zip(self.body[::2], self.body[1::2]):
+            x = activation(linear(x))
+            outputs.append(x)
+        return outputs
+
     def readout(self, representation: torch.Tensor) -> torch.Tensor:
         "Logits (n, n_features) from a (possibly edited) representation."
         return torch.cat([head(representation) for head in self.heads], dim=1)
@@ -209,20 +218,23 @@ def _columns(y: torch.Tensor, n_easy: int) -> tuple[tuple[str, ...], tuple[str, 
 
 
 @torch.no_grad()
-def _evaluate(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor, n_easy: int = 1) -> list[dict]:
+def _evaluate(model: FeatureMLP, x: torch.Tensor, y: torch.Tensor, n_easy: int = 1, by_layer: bool = False) -> list[dict]:
     model.eval()
-    representation = model.representation(x)
-    logits = model.readout(representation)
+    hidden = model.hidden_representations(x) if by_layer else [model.representation(x)]
+    logits = model.readout(hidden[-1])
     losses = F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(0)
     accuracy = ((logits > 0).float() == y).float().mean(0)
     model.train()
     names, kinds = _columns(y, n_easy)
-    scored = representation[_split(len(x), 0.5):].double()  # the half that variance_explained scores
-    total = scored.var(0, unbiased=False).sum().item()
-    return [dict(feature=name, kind=kind, accuracy=accuracy[i].item(), loss=losses[i].item(), representation_variance=total,
-                 variance_explained=variance_explained(representation, y[:, i]),
-                 variance_explained_units=variance_explained(representation, y[:, i], average="units"))
-            for i, (name, kind) in enumerate(zip(names, kinds))]
+    n_fit, rows = _split(len(x), 0.5), []
+    for layer, representation in enumerate(hidden, start=1):
+        total = representation[n_fit:].double().var(0, unbiased=False).sum().item()  # the half variance_explained scores
+        where = dict(layer=layer) if by_layer else {}
+        rows += [dict(**where, feature=name, kind=kind, accuracy=accuracy[i].item(), loss=losses[i].item(),
+                      representation_variance=total, variance_explained=variance_explained(representation, y[:, i]),
+                      variance_explained_units=variance_explained(representation, y[:, i], average="units"))
+                 for i, (name, kind) in enumerate(zip(names, kinds))]
+    return rows
 
 
 @torch.enable_grad()  # a caller's no_grad must not stop training
@@ -231,7 +243,7 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
                       pretrain_steps: int = 1000, lr: float = 1e-3, batch_size: int = 128, eval_every: int = 250,
                       seed: int = 0, progress_bar: bool = False,
                       on_eval: Callable[[list[dict]], None] | None = None, n_easy: int = 1,
-                      optimizer: str = "adam") -> pd.DataFrame:
+                      optimizer: str = "adam", by_layer: bool = False) -> pd.DataFrame:
     "Multi-task training (optionally one kind, or one feature, first); returns the test history, one row per (step, feature)."
     check_range("steps", steps, low=1, integer=True)
     check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -252,7 +264,7 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
     rows, step = [], 0
 
     def record(phase: str):
-        new = [dict(step=step, phase=phase, **row) for row in _evaluate(model, *test, n_easy=n_easy)]
+        new = [dict(step=step, phase=phase, **row) for row in _evaluate(model, *test, n_easy=n_easy, by_layer=by_layer)]
         rows.extend(new)
         if on_eval is not None:
             on_eval(new)
@@ -275,14 +287,22 @@ def train_feature_mlp(model: FeatureMLP, train: tuple[torch.Tensor, torch.Tensor
                 record(phase)
     record("joint")
     bar.close()
-    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    columns = list(HISTORY_COLUMNS)
+    return pd.DataFrame(rows, columns=columns[:2] + ["layer"] + columns[2:] if by_layer else columns)
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #538ccc8d
 def _one_run(history: pd.DataFrame) -> pd.DataFrame:
-    if history.duplicated(["step", "feature"]).any():
-        raise ParameterError("history must be one run's (one row per step and feature); group a multi-run history "
-                             "by run first")
+    if history.duplicated(["step", "feature", "layer"] if "layer" in history else ["step", "feature"]).any():
+        raise ParameterError("history must be one run's (one row per step and feature, and layer if it has a layer "
+                             "column); group a multi-run history by run first")
     return history
+
+
+def representation_rows(history: pd.DataFrame) -> pd.DataFrame:
+    "One run's history without its hidden layers' rows: the last layer's (the representation), no `layer` column."
+    if "layer" not in _one_run(history):
+        return history
+    return history[history.layer == history.layer.max()].drop(columns="layer")
 
 
 def when_learned(history: pd.DataFrame, accuracy: float = 0.99) -> pd.DataFrame:
@@ -297,8 +317,11 @@ def when_learned(history: pd.DataFrame, accuracy: float = 0.99) -> pd.DataFrame:
 def share_of_final_variance(history: pd.DataFrame, measure: str = "variance_explained") -> pd.Series:
     "Each row's R² (`measure`) times the representation's total variance then, over its total at the last step (one run)."
     check_choice("measure", measure, ("variance_explained", "variance_explained_units"))
-    total = _one_run(history).groupby("step").representation_variance.first()
-    return history[measure] * history.step.map(total) / total.iloc[-1]
+    history = _one_run(history)
+    layer = history["layer"] if "layer" in history else pd.Series(0, index=history.index)
+    last = history.step == history.step.max()
+    final = history.representation_variance[last].groupby(layer[last]).first()
+    return history[measure] * history.representation_variance / layer.map(final)
 
 # %% ../../nbs/56_shortcuts.representation.ipynb #061ffa0b
 @torch.no_grad()
@@ -347,7 +370,7 @@ def representation_bias_experiment(depth: int | None = 2, width: int | Sequence[
                                    progress_bar: bool = False, on_progress: Callable[[int, int], None] | None = None,
                                    return_model: bool = False, n_easy: int = 1, n_hard: int = 1,
                                    optimizer: str = "adam", layout: str = "packed", values: str = "signed",
-                                   activation: str = "relu", init: str = "pytorch"):
+                                   activation: str = "relu", init: str = "pytorch", by_layer: bool = False):
     "Train a `FeatureMLP` on easy and hard features; history of accuracy and variance explained per feature."
     check_range("n_test", n_test, low=8, integer=True)
     data = dict(hard_prevalence=hard_prevalence, n_easy=n_easy, n_hard=n_hard, layout=layout, values=values)
@@ -359,7 +382,8 @@ def representation_bias_experiment(depth: int | None = 2, width: int | Sequence[
     report = None if on_progress is None else lambda rows: on_progress(rows[0]["step"], total)
     history = train_feature_mlp(model, train, test, steps=steps, pretrain=pretrain, pretrain_steps=pretrain_steps,
                                 lr=lr, batch_size=batch_size, eval_every=eval_every, seed=seed,
-                                progress_bar=progress_bar, on_eval=report, n_easy=n_easy, optimizer=optimizer)
+                                progress_bar=progress_bar, on_eval=report, n_easy=n_easy, optimizer=optimizer,
+                                by_layer=by_layer)
     widths = model.widths
     history = history.assign(depth=len(widths), width=widths[0] if len(set(widths)) == 1 else "-".join(map(str, widths)),
                              hard_prevalence=hard_prevalence, pretrain=pretrain or "none", n_easy=n_easy, n_hard=n_hard,
