@@ -3,6 +3,7 @@ import json
 from dataclasses import replace
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import timm
 import torch
@@ -317,7 +318,7 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
         assert run.params["started_from"] == "page" and (store.artifact_dir(run.run_id) / artifact).exists()
         assert run.summary["rows"][artifact] > 0
     assert not at.info and not at.error
-    assert len(at.get("vega_lite_chart")) == 6  # one per view, two for accuracy on the curve
+    assert len(at.get("vega_lite_chart")) == 7  # one per view, two for accuracy on the curve and representations
     slab = pd.read_csv(store.artifact_dir(store.runs(experiment="simplicity_bias").run_id[0]) / "results.csv")
     assert set(slab.randomized) == {"none", "S", "S^c"}
     nested = pd.read_csv(store.artifact_dir(store.runs(experiment="shortcut_availability").run_id[0]) / "results.csv")
@@ -326,6 +327,10 @@ def test_shortcuts_page_small_runs_are_stored_and_charted(runs_root):
     history = pd.read_csv(store.artifact_dir(store.runs(experiment="representation_bias").run_id[0]) / "history.csv")
     end = history[history.step == history.step.max()].set_index("kind").variance_explained
     assert len(moments) == 1 and abs(moments["R² easy (end)"][0] - end["easy"]) <= 5e-4 + 1e-9  # shown to 3 decimals
+    layers = pd.read_csv(store.artifact_dir(store.runs(experiment="representation_bias").run_id[0]) / "final_by_layer.csv")
+    assert sorted(set(layers.layer)) == list(range(1, history.depth[0] + 1))  # every hidden layer, at the last step
+    last = layers[layers.layer == history.depth[0]].set_index("kind").variance_explained  # the representation's rows
+    assert (last[["easy", "hard"]] - end[["easy", "hard"]]).abs().max() < 1e-12
     at.selectbox(key="representation_setting").set_value("demo")  # the first author's demo setting, 2 hidden layers
     at.slider(key="representation_depth").set_value(2)
     at.button[3].click().run()
@@ -356,8 +361,30 @@ def test_shortcuts_page_notebook_representation_run_draws_chosen_configurations(
     assert list(moments["R² easy (learned)"]) == [0.5, 0.6]
     at.multiselect(key="representation_variants").set_value(["one of each, depth 2", "one of each, hard first"]).run()
     assert not at.exception and len(at.dataframe[-1].value) == 4
+    assert any("1 run(s) have no readings by hidden layer" in i.value for i in at.info)  # stored before them
     at.radio(key="representation_average").set_value("variance_explained_units").run()  # not recorded by this run
     assert not at.exception and any("have no units" in i.value for i in at.info) and len(at.dataframe) == 0
+
+
+def test_shortcuts_page_notebook_representation_run_draws_chosen_configurations_by_layer(runs_root):
+    store = RunStore(runs_root)
+    with store.create_run("representation_bias", dict(n_seeds=1)) as run:  # nb 57's artifacts: readings by layer
+        rows = [dict(step=100, phase="joint", layer=layer, feature=f, kind=f, accuracy=1.0, seed=0, variant=variant,
+                     variance_explained=r2 * layer, variance_explained_units=r2, loss=0.1)
+                for variant in ("one of each, depth 2", "one of each, hard first") for layer in (1, 2)
+                for f, r2 in (("easy", 0.3), ("hard", 0.01))]
+        for artifact in ("history.csv", "learned_by_layer.csv", "final_by_layer.csv"):
+            frame = pd.DataFrame(rows)
+            (frame[frame.layer == 2].drop(columns="layer") if artifact == "history.csv" else frame).to_csv(
+                store.artifact_dir(run.id) / artifact, index=False)
+    at = run_app(SHORTCUTS_PAGE)
+    assert not at.exception and not any("hidden layer" in i.value for i in at.info)
+    (dataset,) = at.get("vega_lite_chart")[-1].proto.datasets  # the chart by layer's data, as Arrow
+    drawn = pa.ipc.open_stream(dataset.data.data).read_pandas()
+    assert set(drawn.training) == {"one of each, depth 2, 0"}  # only the chosen configuration
+    assert sorted(drawn[["moment", "layer", "kind", "variance_explained"]].itertuples(index=False, name=None)) == sorted(
+        (moment, layer, kind, r2 * layer) for moment in ("when learned", "end of training") for layer in (1, 2)
+        for kind, r2 in (("easy", 0.3), ("hard", 0.01)))
 
 
 def test_shortcuts_page_refused_parameters_are_shown_and_stored(runs_root):

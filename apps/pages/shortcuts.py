@@ -35,6 +35,33 @@ def learned_and_final(table: pd.DataFrame, accuracy: float = 0.99, measure: str 
     return pd.DataFrame(rows).round(3)
 
 
+def representation_page_run(params: dict, on_progress) -> dict[str, pd.DataFrame]:
+    "A page run's artifacts: its history (the last hidden layer) and every hidden layer when learned and at the end."
+    layered = representation.representation_bias_experiment(**params, on_progress=on_progress, by_layer=True)
+    return {"history.csv": representation.representation_rows(layered),
+            "learned_by_layer.csv": representation.when_learned(layered),
+            "final_by_layer.csv": layered[layered.step == layered.step.max()]}
+
+
+# the readings by layer of notebook 57 and of page runs; runs stored before them have neither
+LAYER_ARTIFACTS = {"when learned": "learned_by_layer.csv", "end of training": "final_by_layer.csv"}
+
+
+def layers_of(store: RunStore, runs: dict[str, str]) -> pd.DataFrame:
+    "The by-layer readings of those of `runs` that stored them, with a `moment` column (empty when none did)."
+    layered = {run_id: label for run_id, label in runs.items()
+               if all((store.artifact_dir(run_id) / artifact).exists() for artifact in LAYER_ARTIFACTS.values())}
+    if not layered:
+        return pd.DataFrame()
+    return pd.concat({moment: stacked(store, layered, artifact) for moment, artifact in LAYER_ARTIFACTS.items()},
+                     names=["moment"]).reset_index("moment").reset_index(drop=True)
+
+
+def by_training(table: pd.DataFrame) -> pd.DataFrame:
+    "`table` with a `training` column naming its variant and seed (a notebook run holds many trainings)."
+    return table.assign(training=table[[c for c in ("variant", "seed") if c in table]].astype(str).agg(", ".join, axis=1))
+
+
 REPRESENTATION_SETTINGS = {"ours": "ours: ±1 bits, ReLU", "demo": "the first author's demo"}
 AVERAGES = {"variance_explained": "inputs (the paper's formula)", "variance_explained_units": "units (the demo's)"}
 
@@ -147,7 +174,9 @@ with representation_tab:
                 "63% vs 7% in the first author's demo setting, 62% vs 4% in ours; at the end of training the hard "
                 "share grows to 10–20%). Pretraining the hard feature narrows the gap when read as the task is learned "
                 "(demo setting: easy / hard 9.5 → 1.6), not at the end of training nor with four features of each "
-                "kind. Deeper networks show *smaller* gaps in every setting tried, with Adam and with SGD. Of two "
+                "kind. Deeper networks show *smaller* gaps in every setting tried, with Adam and with SGD; within one "
+                "network the gap in points widens from the first hidden layer to the penultimate one (the chart by "
+                "layer), while the parity is computed on the way up. Of two "
                 "equally easy features, the one learned first ends with *less* of the representation. Choose the "
                 "setting below, and the average of R² (over inputs, the paper's formula; over units, the demo's).")
     with st.form("representation_run"):
@@ -165,13 +194,15 @@ with representation_tab:
         if setting == "demo":  # the demo's data, network, batch and sizes; its depth sweep keeps the last 64 units
             params.update({k: v for k, v in representation.DEMO_SETTING.items() if k != "steps"},
                           width=list(representation.demo_widths(depth)), depth=None)
-        start_run(store, "representation_bias", params, lambda on_progress: {
-            "history.csv": representation.representation_bias_experiment(**params, on_progress=on_progress)})
-    table = stacked(store, compared_runs(store, "representation_bias", "history.csv", "representation_runs"), "history.csv")
+        start_run(store, "representation_bias", params, lambda on_progress: representation_page_run(params, on_progress))
+    runs = compared_runs(store, "representation_bias", "history.csv", "representation_runs")
+    table, layers = stacked(store, runs, "history.csv"), layers_of(store, runs)
     if not table.empty and "variant" in table:  # a notebook run holds many trainings: draw the chosen configurations
         variants = list(dict.fromkeys(table.variant.dropna()))
         shown = st.multiselect("configurations (notebook runs)", variants, variants[:1], key="representation_variants")
         table = table[table.variant.isin(shown) | table.variant.isna()]
+        if "variant" in layers:
+            layers = layers[layers.variant.isin(shown) | layers.variant.isna()]
     average = st.radio("R² averaged over", list(AVERAGES), format_func=AVERAGES.get, horizontal=True,
                        key="representation_average")
     if not table.empty and average not in table:
@@ -180,8 +211,7 @@ with representation_tab:
         st.info(f"{table[table[average].isna()].run.nunique()} run(s) have no {AVERAGES[average]} R²; they are left out.")
         table = table[table[average].notna()]
     if not table.empty:
-        table = table.assign(training=table[[c for c in ("variant", "seed") if c in table]].astype(str).agg(
-            ", ".join, axis=1))  # one line per training and measure
+        table = by_training(table)  # one line per training and measure
         long = table.melt(id_vars=[c for c in table if c not in ("accuracy", average)],
                           value_vars=["accuracy", average], var_name="measure")
         st.altair_chart(per_run(alt.Chart(long).mark_line(point=True).encode(
@@ -192,6 +222,19 @@ with representation_tab:
         st.caption("Each training read at two moments: when the task is learned (the first evaluation at which every "
                    "head is right on ≥ 99% of the test set) and at the end. R² is the mean over the features of a kind.")
         st.dataframe(learned_and_final(table, measure=average), hide_index=True)
+    unlayered = set(table.run if not table.empty else ()) - set(layers.run if not layers.empty else ())
+    if unlayered:  # runs stored before the readings by layer were recorded
+        st.info(f"{len(unlayered)} run(s) have no readings by hidden layer; the chart by layer leaves them out.")
+    if not table.empty and not layers.empty:
+        layers = by_training(layers)
+        per_layer = layers.groupby(["run", "moment", "training", "layer", "kind"], as_index=False)[average].mean()
+        st.altair_chart(per_run(alt.Chart(per_layer).mark_line(point=True).encode(
+            x=alt.X("layer:O", title="hidden layer"), y=alt.Y(f"{average}:Q", title="R² per feature"),
+            color=alt.Color("kind:N"), detail="training:N",
+            tooltip=["run", "moment", "training", "layer", "kind", alt.Tooltip(f"{average}:Q", format=".3f")],
+        ), "moment", 260, 200), width="content")
+        st.caption("Through the layers: R² of every hidden layer (the last is the representation above), when the "
+                   "task is learned and at the end; mean over the features of a kind.")
 
 with curve_tab:
     st.markdown("**Accuracy on the Curve** (Liang et al.): across models, hyperparameters and checkpoints, minority "
