@@ -34,6 +34,26 @@ def test_kernels_match_the_reference_in_the_interpreter(tmp_path):
     assert run_python(code, tmp_path, TRITON_INTERPRET="1").strip() == "ok"
 
 
+def test_gradcheck_in_float64_in_the_interpreter(tmp_path):
+    "Both gradients of the autograd Function against finite differences, in float64 (which the kernels support)."
+    # A full Jacobian costs ~30 s in the interpreter even at 3x4 pixels: `fast_mode` checks random projections of it.
+    # Non-square maps, two groups, two pixel blocks (12x11), K = H; tolerances far below gradcheck's defaults.
+    code = """
+    import torch
+    from workbench.kernels.na2d_triton import NA2DAVTriton
+
+    torch.manual_seed(0)  # fast_mode's random projections
+    g = torch.Generator().manual_seed(0)
+    for B, G, H, W, c, k in [(1, 2, 5, 4, 2, 3), (1, 1, 12, 11, 2, 3), (1, 1, 5, 6, 2, 5)]:
+        a = torch.randn(B, G, H, W, k * k, generator=g, dtype=torch.float64).softmax(-1).requires_grad_()
+        v = torch.randn(B, G, H, W, c, generator=g, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda a, v: NA2DAVTriton.apply(a, v, k), (a, v), fast_mode=True,
+                                        atol=1e-8, rtol=1e-6)
+    print("ok")
+    """
+    assert run_python(code, tmp_path, TRITON_INTERPRET="1").strip() == "ok"
+
+
 def test_cpu_tensors_without_the_interpreter_are_refused(tmp_path):
     code = """
     import torch

@@ -34,6 +34,28 @@ def test_kernels_match_the_reference_in_the_interpreter(tmp_path):
     assert run_python(code, tmp_path, TRITON_INTERPRET="1").strip() == "ok"
 
 
+def test_gradcheck_in_float64_in_the_interpreter(tmp_path):
+    "All seven gradients of the autograd Function against finite differences, in float64 (which the kernels support)."
+    # Two chunks, softplus, D and δ_bias. A full Jacobian costs ~25 s in the interpreter even at L = 5: `fast_mode`
+    # checks random projections of it; tolerances far below gradcheck's defaults.
+    code = """
+    import torch
+    from workbench.kernels.selective_scan_triton import CHUNK, SelectiveScanTriton
+
+    torch.manual_seed(0)  # fast_mode's random projections
+    g = torch.Generator().manual_seed(0)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    Bt, E, N, L = 1, 2, 2, CHUNK + 1
+    inputs = [r(Bt, E, L), torch.rand(Bt, E, L, generator=g, dtype=torch.float64), -torch.exp(r(E, N)),
+              r(Bt, N, L), r(Bt, N, L), r(E), r(E).abs()]
+    inputs = [t.requires_grad_() for t in inputs]
+    assert torch.autograd.gradcheck(lambda *a: SelectiveScanTriton.apply(*a, True), inputs, fast_mode=True,
+                                    atol=1e-8, rtol=1e-6)
+    print("ok")
+    """
+    assert run_python(code, tmp_path, TRITON_INTERPRET="1").strip() == "ok"
+
+
 def test_cpu_tensors_without_the_interpreter_are_refused(tmp_path):
     code = """
     import torch

@@ -155,21 +155,22 @@ def na2d_av_lean(attn: torch.Tensor, value: torch.Tensor, kernel_size: int,
 NA2D_IMPLS = ("auto", "reference", "lean", "triton")
 
 
-def na2d_impl(device: torch.device, impl: str | None = None) -> str:
-    "The implementation `na2d_av` uses for tensors on `device`: `impl`, else `$WORKBENCH_NA2D`, else the automatic choice."
-    impl = check_choice("impl", impl or os.environ.get("WORKBENCH_NA2D") or "auto", NA2D_IMPLS)
-    if impl != "auto":
+def na2d_impl(device: torch.device, channels: int, dtype: torch.dtype, impl: str | None = None) -> str:
+    "The implementation `na2d_av` uses for values of `dtype` with `channels` per group on `device`: `impl`, else `$WORKBENCH_NA2D`, else the automatic choice."
+    name, impl = ("impl", impl) if impl is not None else ("$WORKBENCH_NA2D", os.environ.get("WORKBENCH_NA2D") or "auto")
+    if check_choice(name, impl, NA2D_IMPLS) != "auto":
         return impl
     if device.type == "cuda":
-        from workbench.kernels.na2d_triton import triton_available
-        if triton_available(device):
+        from workbench.kernels.na2d_triton import triton_available, triton_supports
+        if triton_available(device) and triton_supports(channels, dtype):
             return "triton"
     return "lean"
 
 
 def na2d_av(attn: torch.Tensor, value: torch.Tensor, kernel_size: int, impl: str | None = None) -> torch.Tensor:
     "Clamped-window neighbourhood aggregation (NATTEN's `na2d_av`); `impl` forces an implementation (see `na2d_impl`)."
-    impl = na2d_impl(value.device, impl)
+    check_na2d_inputs(attn, value, kernel_size)  # before the dispatch reads the channels and dtype
+    impl = na2d_impl(value.device, value.shape[-1], value.dtype, impl)
     if impl == "triton":
         from workbench.kernels.na2d_triton import na2d_av_triton
         return na2d_av_triton(attn, value, kernel_size)

@@ -13,7 +13,7 @@ from .na2d import check_na2d_inputs
 from .triton_support import accumulator_dtype, jit, tl, triton, triton_available
 
 # %% auto #0
-__all__ = ['TRITON_DTYPES', 'MAX_CHANNELS', 'NA2DAVTriton', 'na2d_av_triton']
+__all__ = ['TRITON_DTYPES', 'MAX_CHANNELS', 'triton_supports', 'NA2DAVTriton', 'na2d_av_triton']
 
 # %% ../../nbs/21_kernels.na2d_triton.ipynb #1d0c7591
 def _tiles(value: torch.Tensor) -> tuple[int, int, int]:
@@ -153,6 +153,11 @@ TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 MAX_CHANNELS = 128  # channels per group held by one program
 
 
+def triton_supports(channels: int, dtype: torch.dtype) -> bool:
+    "Whether the kernels take values of `dtype` with `channels` per group: `na2d_av_triton` refuses the rest and `na2d_av` does not send them."
+    return channels <= MAX_CHANNELS and dtype in TRITON_DTYPES
+
+
 class NA2DAVTriton(torch.autograd.Function):
     "`na2d_av` by the Triton kernels; `apply(attn, value, kernel_size)` expects inputs `na2d_av_triton` has checked."
 
@@ -176,11 +181,10 @@ class NA2DAVTriton(torch.autograd.Function):
 def na2d_av_triton(attn: torch.Tensor, value: torch.Tensor, kernel_size: int) -> torch.Tensor:
     "Clamped-window neighbourhood aggregation by the Triton kernels (CUDA, or any device under `TRITON_INTERPRET=1`)."
     check_na2d_inputs(attn, value, kernel_size)
-    if value.shape[-1] > MAX_CHANNELS:
-        raise ParameterError(f"na2d_av_triton holds the channels of a pixel in registers: at most {MAX_CHANNELS} "
-                             f"per group; got value with c={value.shape[-1]} (use impl='lean' for wider groups)")
-    if value.dtype not in TRITON_DTYPES:
-        raise ParameterError(f"na2d_av_triton supports {', '.join(map(str, TRITON_DTYPES))}; got {value.dtype}")
+    if not triton_supports(value.shape[-1], value.dtype):
+        raise ParameterError(f"na2d_av_triton supports values of {', '.join(map(str, TRITON_DTYPES))} with at most "
+                             f"{MAX_CHANNELS} channels per group (a pixel's channels are held in registers); got "
+                             f"value with c={value.shape[-1]}, {value.dtype} (use impl='lean')")
     if triton is None:
         raise RuntimeError("na2d_av_triton needs Triton, which is not installed")
     if not triton_available(value.device):

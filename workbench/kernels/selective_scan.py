@@ -21,9 +21,9 @@ __all__ = ['LOG2E', 'CHUNK_BYTES', 'SCAN_IMPLS', 'check_scan_inputs', 'compute_d
            'scan_impl', 'selective_scan']
 
 # %% ../../nbs/22_kernels.selective_scan.ipynb #614c8120
-def check_scan_inputs(u, delta, A, B, C, D=None, delta_bias=None):
-    "Raise `ParameterError` unless u, delta (Bt,E,L), A (E,N), B, C (Bt,N,L), D, delta_bias (E,) agree in shape, dtype and device."
-    for name, t in dict(u=u, delta=delta, A=A, B=B, C=C, D=D, delta_bias=delta_bias).items():
+def check_scan_inputs(u, delta, A, B, C, D=None, delta_bias=None, u_name: str = "u"):
+    "Raise `ParameterError` unless u, delta (Bt,E,L), A (E,N), B, C (Bt,N,L), D, delta_bias (E,) agree in shape, dtype and device; messages call `u` `u_name`."
+    for name, t in {u_name: u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "delta_bias": delta_bias}.items():
         if t is None:
             continue
         if not isinstance(t, torch.Tensor):
@@ -32,12 +32,13 @@ def check_scan_inputs(u, delta, A, B, C, D=None, delta_bias=None):
             raise ParameterError(f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64); "
                                  f"got {t.dtype}")
         if t.device != u.device:
-            raise ParameterError(f"{name} is on {t.device} but u is on {u.device}; all inputs must share one device")
+            raise ParameterError(f"{name} is on {t.device} but {u_name} is on {u.device}; "
+                                 "all inputs must share one device")
     if u.dim() != 3 or u.shape[-1] < 1:
-        raise ParameterError(f"u must be 3-d (Bt, E, L) with L ≥ 1; got shape {tuple(u.shape)}")
+        raise ParameterError(f"{u_name} must be 3-d (Bt, E, L) with L ≥ 1; got shape {tuple(u.shape)}")
     Bt, E, L = u.shape
     if delta.shape != u.shape or delta.dtype != u.dtype:
-        raise ParameterError(f"delta must have u's shape {tuple(u.shape)} and dtype {u.dtype}; "
+        raise ParameterError(f"delta must have {u_name}'s shape {tuple(u.shape)} and dtype {u.dtype}; "
                              f"got {tuple(delta.shape)}, {delta.dtype}")
     if A.dim() != 2 or A.shape[0] != E:
         raise ParameterError(f"A must be (E, N) = ({E}, N); got {tuple(A.shape)}")
@@ -83,7 +84,7 @@ def selective_scan_reference(u, delta, A, B, C, D=None, delta_bias=None, delta_s
 # %% ../../nbs/22_kernels.selective_scan.ipynb #4c6fe60e
 def selective_scan_attention(delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
     "The (Bt, E, L, L) matrix alpha with y[b,e,t] = Σ_s alpha[b,e,t,s] u[b,e,s] (Ali et al., 'The Hidden Attention of Mamba Models')."
-    check_scan_inputs(delta, delta, A, B, C, D, delta_bias)
+    check_scan_inputs(delta, delta, A, B, C, D, delta_bias, u_name="delta")  # delta stands in for u
     dtype = compute_dtype(delta, A, B, C, D, delta_bias)
     step = scan_steps(delta, delta_bias, delta_softplus, dtype)  # (Bt, E, L)
     A, B, C = A.to(dtype), B.to(dtype), C.to(dtype)
@@ -235,15 +236,17 @@ def selective_scan_fast(u, delta, A, B, C, D=None, delta_bias=None, delta_softpl
 SCAN_IMPLS = ("auto", "reference", "fast", "triton")
 
 
-def scan_impl(device: torch.device, impl: str | None = None) -> str:
-    "The implementation `selective_scan` uses for tensors on `device`: `impl`, else `$WORKBENCH_SCAN`, else the automatic choice."
-    impl = check_choice("impl", impl or os.environ.get("WORKBENCH_SCAN") or "auto", SCAN_IMPLS)
-    if impl != "auto":
+def scan_impl(device: torch.device, states: int, dtype: torch.dtype, impl: str | None = None) -> str:
+    "The implementation `selective_scan` uses for u of `dtype` and `states` per channel on `device`: `impl`, else `$WORKBENCH_SCAN`, else the automatic choice."
+    name, impl = ("impl", impl) if impl is not None else ("$WORKBENCH_SCAN", os.environ.get("WORKBENCH_SCAN") or "auto")
+    if check_choice(name, impl, SCAN_IMPLS) != "auto":
         return impl
     if device.type == "cuda":
-        from workbench.kernels.selective_scan_triton import triton_available
+        from workbench.kernels.selective_scan_triton import triton_available, triton_supports
         if triton_available(device):
-            return "triton"
+            if triton_supports(states, dtype):
+                return "triton"
+            return "fast"  # inputs the kernels refuse (too many states, an unsupported dtype)
         warnings.warn("selective_scan: Triton is not installed, so CUDA tensors use the PyTorch fast path "
                       "(install triton for the fused kernels)", stacklevel=3)
     return "fast"
@@ -251,7 +254,8 @@ def scan_impl(device: torch.device, impl: str | None = None) -> str:
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False, impl=None):
     "Mamba's selective scan (`selective_scan_fn` without z); `impl` 'reference' | 'fast' | 'triton' (default: see `scan_impl`)."
-    impl = scan_impl(u.device, impl)
+    check_scan_inputs(u, delta, A, B, C, D, delta_bias)  # before the dispatch reads the states and dtype
+    impl = scan_impl(u.device, A.shape[1], u.dtype, impl)
     if impl == "triton":
         from workbench.kernels.selective_scan_triton import selective_scan_triton
         return selective_scan_triton(u, delta, A, B, C, D, delta_bias, delta_softplus)

@@ -15,7 +15,7 @@ from .selective_scan import check_scan_inputs, compute_dtype
 from .triton_support import accumulator_dtype, jit, tl, triton, triton_available
 
 # %% auto #0
-__all__ = ['BLOCK_E', 'CHUNK', 'MAX_STATES', 'TRITON_DTYPES', 'SelectiveScanTriton', 'selective_scan_triton']
+__all__ = ['BLOCK_E', 'CHUNK', 'MAX_STATES', 'TRITON_DTYPES', 'SelectiveScanTriton', 'triton_supports', 'selective_scan_triton']
 
 # %% ../../nbs/23_kernels.selective_scan_triton.ipynb #34847d7d
 BLOCK_E = 32  # channels per program
@@ -217,15 +217,18 @@ class SelectiveScanTriton(torch.autograd.Function):
         return (*grads, None)
 
 # %% ../../nbs/23_kernels.selective_scan_triton.ipynb #656f4e1a
+def triton_supports(states: int, dtype: torch.dtype) -> bool:
+    "Whether the kernels take u and delta of `dtype` with `states` per channel: `selective_scan_triton` refuses the rest and `selective_scan` does not send them."
+    return states <= MAX_STATES and dtype in TRITON_DTYPES
+
+
 def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
     "Mamba's selective scan by the Triton kernels (CUDA, or any device under `TRITON_INTERPRET=1`)."
     check_scan_inputs(u, delta, A, B, C, D, delta_bias)
-    if u.dtype not in TRITON_DTYPES:
-        raise ParameterError(f"selective_scan_triton supports u and delta in {', '.join(map(str, TRITON_DTYPES))}; "
-                             f"got {u.dtype}")
-    if A.shape[1] > MAX_STATES:
-        raise ParameterError(f"selective_scan_triton holds a channel's states in registers: at most {MAX_STATES}; "
-                             f"got A with N={A.shape[1]} (use impl='fast')")
+    if not triton_supports(A.shape[1], u.dtype):
+        raise ParameterError(f"selective_scan_triton supports u and delta in {', '.join(map(str, TRITON_DTYPES))} with "
+                             f"at most {MAX_STATES} states per channel (held in registers); got {u.dtype}, A with "
+                             f"N={A.shape[1]} (use impl='fast')")
     if triton is None:
         raise RuntimeError("selective_scan_triton needs Triton, which is not installed")
     if not triton_available(u.device):
