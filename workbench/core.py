@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PROVENANCE_PACKAGES', 'ParameterError', 'check_choice', 'check_range', 'check_nonempty', 'seed_everything',
-           'choose_device', 'set_threads', 'package_versions', 'git_commit', 'in_test', 'StreamlitProgress', 'progress']
+__all__ = ['PROVENANCE_PACKAGES', 'ParameterError', 'check_choice', 'check_range', 'check_length', 'check_nonempty',
+           'seed_everything', 'choose_device', 'set_threads', 'package_versions', 'git_commit', 'in_test',
+           'StreamlitProgress', 'progress']
 
 # %% ../nbs/00_core.ipynb #f03230ac
 class ParameterError(ValueError):
@@ -41,6 +42,13 @@ def check_range(name: str, value, low=None, high=None, integer: bool = False):
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         raise ParameterError(f"{name}={value!r} must be {kind} in [{lo}, {hi}]")
+    return value
+
+
+def check_length(name: str, value, n: int):
+    "Return `value` if it is a list or tuple of `n` items, else raise `ParameterError` naming `name`."
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ParameterError(f"{name}={value!r} must be a list of {n} values")
     return value
 
 

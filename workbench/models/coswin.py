@@ -19,7 +19,7 @@ from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_c
 from timm.models._features import feature_take_indices
 from timm.models.swin_transformer import PatchMerging, get_relative_position_index, window_partition, window_reverse
 
-from ..core import ParameterError, check_choice, check_range
+from ..core import ParameterError, check_choice, check_length, check_range
 from .attention import AttentionMap
 from ..training import TrainConfig
 
@@ -195,12 +195,6 @@ class CoSwinStage(nn.Module):
         return self.blocks(x)
 
 
-def _check_lengths(n: int, **lists):
-    for name, value in lists.items():
-        if not isinstance(value, (list, tuple)) or len(value) != n:
-            raise ParameterError(f"{name}={value!r} must be a list of {n} values (one per stage)")
-
-
 def init_coswin_weights(module: nn.Module):
     "The official initialisation of one module (apply it to the whole model)."
     if isinstance(module, nn.Linear):
@@ -227,7 +221,7 @@ class CoSwin(nn.Module):
                  gate_init: float = 0.5, drop_rate: float = 0.0, proj_drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1, global_pool: str = "avg"):
         super().__init__()
-        _check_lengths(len(depths), num_heads=num_heads)
+        check_length("num_heads", num_heads, len(depths))  # one per stage
         for name, value in dict(patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim,
                                 window_size=window_size).items():
             check_range(name, value, low=1, integer=True)

@@ -17,7 +17,7 @@ from timm.layers import DropPath, LayerNorm2d
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 
-from ..core import ParameterError, check_choice, check_range
+from ..core import ParameterError, check_choice, check_length, check_range
 from ..kernels.na2d import na2d_av, window_starts
 
 # %% auto #0
@@ -411,13 +411,6 @@ class AuxHead(nn.Module):
         return self.fc(self.pool(self.norm(x))).flatten(1)
 
 # %% ../../nbs/31_models.overlock.ipynb #c45f57fa
-def _check_lengths(**lists):
-    "Raise `ParameterError` unless each `name=(value, n)` is a list or tuple of n values."
-    for name, (value, n) in lists.items():
-        if not isinstance(value, (list, tuple)) or len(value) != n:
-            raise ParameterError(f"{name}={value!r} must be a list of {n} values")
-
-
 class OverLoCK(nn.Module):
     "OverLoCK: Base-Net, Overview-Net and a context-guided Focus-Net with ContMix dynamic kernels (timm conventions)."
 
@@ -426,9 +419,11 @@ class OverLoCK(nn.Module):
                  ls_init_value=(None, None, 1, 1), smk_size: int = 5, deploy: bool = False, use_ds: bool = True,
                  drop_rate: float = 0.0, drop_path_rate: float = 0.0, projection: int = 1024, num_classes: int = 1000):
         super().__init__()
-        _check_lengths(depth=(depth, 4), sub_depth=(sub_depth, 2), embed_dim=(embed_dim, 4), kernel_size=(kernel_size, 4),
-                       mlp_ratio=(mlp_ratio, 4), sub_mlp_ratio=(sub_mlp_ratio, 2), sub_num_heads=(sub_num_heads, 2),
-                       ls_init_value=(ls_init_value, 4))
+        for name, value, n in [("depth", depth, 4), ("sub_depth", sub_depth, 2), ("embed_dim", embed_dim, 4),
+                               ("kernel_size", kernel_size, 4), ("mlp_ratio", mlp_ratio, 4),
+                               ("sub_mlp_ratio", sub_mlp_ratio, 2), ("sub_num_heads", sub_num_heads, 2),
+                               ("ls_init_value", ls_init_value, 4)]:
+            check_length(name, value, n)
         for i, d in enumerate(depth):
             check_range(f"depth[{i}]", d, low=0, integer=True)
         for i, d in enumerate(sub_depth):
@@ -687,23 +682,23 @@ def checkpoint_filter_fn(state_dict: Mapping, model: OverLoCK) -> dict[str, torc
     return state_dict
 
 
-def load_official_checkpoint(model: OverLoCK, checkpoint: str | os.PathLike | Mapping) -> OverLoCK:
-    "Load an official OverLoCK checkpoint (a path or a state dict; train or deployed form) into `model`, strictly."
+def load_official_checkpoint(model: OverLoCK, checkpoint: str | os.PathLike | Mapping,
+                             prefer_ema: bool = False) -> OverLoCK:
+    """Load an official OverLoCK checkpoint (train or deployed form) into `model`, strictly. `checkpoint` is a file
+    (`.pth`/`.pt` read weights-only, timm training files with their `args` included, or `.safetensors`; see
+    `workbench.models.read_checkpoint_file`) or a checkpoint already loaded. The weights may sit under `model`,
+    `state_dict`, `state_dict_ema` or `model_ema`, with a `module.` (DataParallel/DDP) prefix; with plain and EMA
+    weights both present the plain ones are loaded, unless `prefer_ema`. A file that cannot be read, or whose keys or
+    shapes do not fit, raises a ParameterError naming it (and the missing, unexpected and mis-shaped keys)."""
+    # here, not at the top: the package workbench.models imports this module
+    from workbench.models import checkpoint_state_dict, load_state_dict_strictly, read_checkpoint_file
+
     if isinstance(checkpoint, (str, os.PathLike)):
-        checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, Mapping):
-        raise ParameterError(f"checkpoint must be a path or a state dict; got {type(checkpoint).__name__}")
-    state_dict = checkpoint_filter_fn(checkpoint, model)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    misshaped = sorted(f"{k} {tuple(state_dict[k].shape)} != {tuple(expected[k].shape)}"
-                       for k in set(state_dict) & set(expected) if state_dict[k].shape != expected[k].shape)
-    if missing or unexpected or misshaped:
-        raise ParameterError("checkpoint does not fit the model (official names are mapped to ours first): "
-                             f"missing keys {missing}; unexpected keys {unexpected}; mis-shaped {misshaped}")
-    model.load_state_dict(state_dict)
-    return model
+        source, state_dict = str(checkpoint), read_checkpoint_file(checkpoint, prefer_ema)
+    else:
+        source, state_dict = "checkpoint", checkpoint_state_dict(checkpoint, prefer_ema=prefer_ema)
+    return load_state_dict_strictly(model, checkpoint_filter_fn(state_dict, model), source,
+                                    note=" (official names are mapped to ours first)")
 
 # %% ../../nbs/31_models.overlock.ipynb #a4730422
 def _cfg(url: str = "", **kwargs) -> dict:
