@@ -16,6 +16,7 @@ import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.data import Mixup
 
 from .core import ParameterError, check_choice, check_range, progress
 
@@ -163,6 +164,18 @@ def _main_logits(output):
     return output["main"] if isinstance(output, Mapping) else output
 
 
+def _check_mixup_batches(batch_transform, batch_size: int, num_images: int):
+    "`ParameterError` naming `batch_size` when `batch_transform` is timm's Mixup and the batches (≤ `num_images`) are odd."
+    batch = min(batch_size, num_images)
+    if not isinstance(batch_transform, Mixup) or batch % 2 == 0:
+        return
+    whole_set = f" (all {num_images} training images: fewer than batch_size)" if num_images < batch_size else ""
+    fix = f"an even batch_size ≤ {num_images - num_images % 2}" if num_images > 1 else "at least 2 training images"
+    raise ParameterError(f"batch_size={batch_size} gives batches of {batch} images{whole_set}, but timm's Mixup/CutMix "
+                         "pairs each image with another of its batch (image i with image B−1−i) and needs an even "
+                         f"batch: use {fix}")
+
+
 @torch.enable_grad()  # a caller's no_grad (or a notebook that switched gradients off) must not break training
 def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                      test: tuple[torch.Tensor, torch.Tensor] | None = None, config: TrainConfig | None = None,
@@ -177,6 +190,7 @@ def train_classifier(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     images, labels = train
     if len(images) != len(labels) or len(images) == 0:
         raise ParameterError(f"train needs as many images as labels, at least one; got {len(images)} and {len(labels)}")
+    _check_mixup_batches(batch_transform, config.batch_size, len(images))  # not timm's bare assert mid-run
     device = next(model.parameters()).device
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(seed)
