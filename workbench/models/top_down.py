@@ -78,6 +78,15 @@ def _bins(n: int, k: int) -> tuple[int, int]:
     return math.floor(k * n / REGIONS), math.ceil((k + 1) * n / REGIONS)
 
 
+def _bin_membership(n: int) -> torch.Tensor:
+    "(n, REGIONS) 0/1 matrix: whether input position i falls in pooling bin k (bins of adjacent regions may share a position)."
+    member = torch.zeros(n, REGIONS)
+    for k in range(REGIONS):
+        start, end = _bins(n, k)
+        member[start:end, k] = 1
+    return member
+
+
 def _resize(grid_map: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
     "(..., h, w) maps resized to `size` with the whole-image convention (align_corners=False)."
     extra = dict(align_corners=False) if mode == "bilinear" else {}
@@ -175,6 +184,14 @@ class TopDownMaps:
         placed = np.zeros((H, W), np.float32)
         placed[top:top + K, left:left + K] = kernels[_check_image(self, image), _check_group(self, block, group), i, j].reshape(K, K).numpy()
         return placed, (top, left, top + K, left + K)
+
+    def region_attention(self, block: int, image: int = 0, resize: bool = True) -> np.ndarray:
+        "Where `block`'s tokens look in the overview: each token's affinities softmaxed over the 49 regions, averaged over tokens and groups, each region's weight spread over the cells it pools."
+        b = self.block(block)
+        weights = b.affinity[_check_image(self, image)].softmax(-1).mean((0, 1)).reshape(REGIONS, REGIONS)
+        rows, cols = (_bin_membership(n) for n in b.grid)
+        heat = (rows @ weights @ cols.T) / (rows.sum(1, keepdim=True) * cols.sum(1))  # a cell in two bins: their mean
+        return _resize(heat, self.image_size, "nearest").numpy() if resize else heat.numpy()
 
     def gate_map(self, block: int, image: int = 0, resize: bool = True) -> np.ndarray:
         "The gate of `block` averaged over its channels (SiLU outputs: mostly ≥ 0, down to −0.28)."
