@@ -4,7 +4,7 @@
 
 One row per distinct shape, labelled with the models (xt, t) and input sizes that produce it: ContMix calls `na2d_av`
 twice per block, with the 5x5 kernel on one channel half and the KxK kernel (13 in stage 3, 7 in stage 4) on the other.
-Batch 32, or 8 for the segmentation-sized maps. Inputs smaller than K·16 px are
+Batch 8 and 32 (`--quick`: 32), and 8 alone for the segmentation-sized maps. Inputs smaller than K·16 px are
 upsampled to a KxK grid (so 32 and 64 px inputs give the same shapes); 224 px gives 14x14 / 7x7 maps; 1024 px
 (segmentation-sized) gives 64x64 / 32x32 maps.
 
@@ -43,8 +43,10 @@ def cases(quick: bool):
                 models.append(model) if model not in models else None
                 sizes.append(px) if px not in sizes else None
     for (stage, G, c, side, k), (models, sizes) in found.items():
-        yield dict(model="/".join(m.removeprefix("overlock_") for m in models), px="/".join(sizes), stage=stage,
-                   batch=8 if side > 16 else 32, map=f"{side}x{side}", K=k, G=G, c=c, side=side)
+        # classification-sized maps at batch 8 and 32 (`--quick`: 32); segmentation-sized maps at batch 8
+        for batch in (8,) if side > 16 else (32,) if quick else (8, 32):
+            yield dict(model="/".join(m.removeprefix("overlock_") for m in models), px="/".join(sizes), stage=stage,
+                       batch=batch, map=f"{side}x{side}", K=k, G=G, c=c, side=side)
 
 
 def inputs(case, device, requires_grad=True):

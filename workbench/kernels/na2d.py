@@ -103,14 +103,16 @@ class NA2DAVLean(torch.autograd.Function):
     def forward(ctx, attn, value, kernel_size, spread_h, spread_w):
         B, G, H, W, c = value.shape
         N, taps = B * G, kernel_size**2
+        ctx.save_for_backward(attn, value)
+        ctx.config = (kernel_size, spread_h, spread_w)
+        if (H, W) == (kernel_size, kernel_size):  # every window is the whole map: one matmul, no copies
+            return torch.matmul(attn.reshape(N, H * W, taps), value.reshape(N, H * W, c)).view(value.shape)
         a, v = attn.reshape(N, H, W, taps), value.reshape(N, H, W, c)
         out = value.new_empty(N, H, W, c)
         for rows, cols, rrows, rcols, size, index in _region_groups(H, W, kernel_size, spread_h, spread_w, value.device):
             weights = _dense_weights(a[:, rows, cols].reshape(N, -1, taps), index, size)
             region = v[:, rrows, rcols].reshape(N, size, c)
             out[:, rows, cols] = torch.matmul(weights, region).view(N, rows.stop - rows.start, cols.stop - cols.start, c)
-        ctx.save_for_backward(attn, value)
-        ctx.config = (kernel_size, spread_h, spread_w)
         return out.view(value.shape)
 
     @staticmethod
@@ -120,6 +122,11 @@ class NA2DAVLean(torch.autograd.Function):
         kernel_size, spread_h, spread_w = ctx.config
         B, G, H, W, c = value.shape
         N, taps = B * G, kernel_size**2
+        if (H, W) == (kernel_size, kernel_size):
+            a, v, go = attn.reshape(N, H * W, taps), value.reshape(N, H * W, c), grad_out.reshape(N, H * W, c)
+            grad_attn = torch.matmul(go, v.transpose(1, 2)).view(attn.shape) if ctx.needs_input_grad[0] else None
+            grad_value = torch.matmul(a.transpose(1, 2), go).view(value.shape) if ctx.needs_input_grad[1] else None
+            return grad_attn, grad_value, None, None, None
         a, v, go = attn.reshape(N, H, W, taps), value.reshape(N, H, W, c), grad_out.reshape(N, H, W, c)
         grad_attn = torch.empty_like(a) if ctx.needs_input_grad[0] else None
         grad_value = torch.zeros_like(v) if ctx.needs_input_grad[1] else None
