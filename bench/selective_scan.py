@@ -9,8 +9,8 @@ A = −(1..16) (S4D-real), D and δ_bias present; float32.
 
 Columns: milliseconds (best of the timed repetitions) of the forward alone and of forward+backward, and peak extra
 memory of one forward+backward in a fresh process (CPU: growth of the sampled resident set; CUDA:
-max_memory_allocated), for the Python-loop reference, the fast path and, when CUDA is available, the Triton kernels;
-then the ratios reference / ours. `--chunks` adds the fast path at those chunk lengths (time only).
+max_memory_allocated), for the Python-loop reference, the chunked PyTorch fast path, the compiled C loops (`native`,
+CPU, when a C compiler is there) and, when CUDA is available, the Triton kernels; then the ratios reference / ours. `--chunks` adds the fast path at those chunk lengths (time only).
 """
 import argparse
 import os
@@ -20,6 +20,7 @@ import torch
 
 from measure import best_ms, peak_mb_in_fresh_process, peak_mb_of
 from workbench.kernels.selective_scan import selective_scan, selective_scan_fast
+from workbench.kernels.selective_scan_native import native_available
 
 STATES = 16
 MODELS = {"S": 576, "B": 1024}  # VCMamba variant -> E = 2·C4
@@ -85,7 +86,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    impls = ["reference", "fast"] + (["triton"] if device.type == "cuda" else [])
+    impls = ["reference", "fast"] + (["triton"] if device.type == "cuda" else ["native"] if native_available() else [])
     chunks = [int(c) for c in args.chunks.split(",") if c]
     rows = []
     for case in cases(args.quick):
