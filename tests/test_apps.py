@@ -500,6 +500,19 @@ REPRESENTATION_VIEWS = {  # experiment: (artifact the charts read, label of the 
     "contextual_bias": ("weat_results.csv", "Run the tests"),
     "biaslens": ("minilm_scores.csv", "Score the concepts"),
     "sae_probing": ("probes.csv", "Train the SAE and probe")}
+STORED_VIEWS = [  # (experiment, artifact) of each stored-run view in page order; with no run, "No <experiment>"
+    ("explanation_choice", "no_free_lunch.csv"), ("explanation_disparities", "disparity_curves.csv"),
+    ("explanation_disparities", "adult_disparities.csv"), ("contextual_bias", "weat_results.csv"),
+    ("biaslens", "minilm_scores.csv"), ("biaslens", "planted_scores.csv"), ("sae_probing", "probes.csv")]
+SMALL_RUN_WIDGETS = {  # experiment: (widget kind, key, value) that keep its page run small
+    "explanation_choice": [("slider", "nfl_inputs", 2), ("select_slider", "nfl_steps", 50)],
+    "explanation_disparities": [("multiselect", "disparity_strengths", [0.0, 2.0]),
+                                ("multiselect", "disparity_models", ["linear"]),
+                                ("select_slider", "disparity_n_explain", 25)],
+    "contextual_bias": [("selectbox", "weat_level", "static")],
+    "biaslens": [],
+    "sae_probing": [("multiselect", "probe_regimes", ["covariate_shift"]), ("multiselect", "probe_methods", ["logreg"]),
+                    ("select_slider", "probe_sae_steps", 100)]}
 
 
 def click(at: AppTest, label: str) -> AppTest:
@@ -508,12 +521,27 @@ def click(at: AppTest, label: str) -> AppTest:
     return at
 
 
+def set_widgets(at: AppTest, widgets: list[tuple[str, str, object]]) -> AppTest:
+    for kind, key, value in widgets:
+        getattr(at, kind)(key=key).set_value(value)
+    return at
+
+
+def empty_view_infos(at: AppTest) -> list[str]:
+    return [i.value.split(" run stored yet")[0] for i in at.info]
+
+
+def expected_empty_view_infos(filled: set[tuple[str, str]] = frozenset()) -> list[str]:
+    "The info lines of the stored-run views, less those of the (experiment, artifact) views that `filled` has runs for."
+    return [f"No {experiment}" for experiment, artifact in STORED_VIEWS if (experiment, artifact) not in filled]
+
+
 def test_representations_page_empty_store(runs_root):
     "Attributions of the eight methods need no run: a freshly trained Adult MLP, then a digit CNN; stored views say none."
     at = run_app(REPRESENTATIONS_PAGE, attr_steps=50, timeout=240)
-    assert [i.value.split(" run stored yet")[0] for i in at.info] == [
+    assert empty_view_infos(at) == [
         f"No {e}" for e in ["explanation_choice", "explanation_disparities", "explanation_disparities", "contextual_bias",
-                            "biaslens", "biaslens", "sae_probing"]]
+                            "biaslens", "biaslens", "sae_probing"]] == expected_empty_view_infos()
     charts = at.get("vega_lite_chart")
     assert len(charts) == 2  # the attributions and the text attention
     assert json.loads(charts[0].proto.spec)["facet"]["sort"] == [lfa.METHOD_LABELS[m] for m in lfa.METHODS]
@@ -524,39 +552,40 @@ def test_representations_page_empty_store(runs_root):
     assert "Pick at least one method." in at.info[0].value
 
 
-def test_representations_page_small_runs_are_stored_and_charted(runs_root):
+@pytest.mark.parametrize("experiment", list(REPRESENTATION_VIEWS))
+def test_representations_page_small_run_is_stored_and_charted(runs_root, experiment):
+    artifact, button = REPRESENTATION_VIEWS[experiment]
     at = run_app(REPRESENTATIONS_PAGE, attr_steps=50, timeout=300)
-    at.multiselect(key="disparity_strengths").set_value([0.0, 2.0])
-    at.multiselect(key="disparity_models").set_value(["linear"])
-    at.select_slider(key="disparity_n_explain").set_value(25)
-    at.selectbox(key="weat_level").set_value("static")
-    at.slider(key="nfl_inputs").set_value(2)
-    at.select_slider(key="nfl_steps").set_value(50)
-    at.multiselect(key="probe_regimes").set_value(["covariate_shift"])
-    at.multiselect(key="probe_methods").set_value(["logreg"])
-    at.select_slider(key="probe_sae_steps").set_value(100)
+    click(set_widgets(at, SMALL_RUN_WIDGETS[experiment]), button)
     store = RunStore(runs_root)
-    for experiment, (artifact, button) in REPRESENTATION_VIEWS.items():
-        click(at, button)
-        runs = store.runs(experiment=experiment)
-        assert list(runs.status) == ["finished"], (experiment, list(runs.error))
-        run = runs.iloc[0]
-        assert run.params["started_from"] == "page" and (store.artifact_dir(run.run_id) / artifact).exists()
-        assert run.summary["rows"][artifact] > 0
-    nfl = pd.read_csv(store.artifact_dir(store.runs(experiment="explanation_choice").run_id[0]) / "no_free_lunch.csv")
-    assert (nfl[nfl.own]["rank"] == 1).all() and nfl.own.sum() == 8  # no free lunch: each method best in its own column
-    weat_rows = pd.read_csv(store.artifact_dir(store.runs(experiment="contextual_bias").run_id[0]) / "weat_results.csv")
-    assert len(weat_rows) == 10 and weat_rows.effect_size.dropna().gt(0).all()  # the Caliskan tests, all biased
-    at.selectbox(key="probe_source").set_value("benchmark")  # the paper's own datasets, read from the sae-probes wheel
-    at.multiselect(key="probe_regimes").set_value(["covariate_shift"])
+    runs = store.runs(experiment=experiment)
+    assert list(runs.status) == ["finished"], list(runs.error)
+    run = runs.iloc[0]
+    path = store.artifact_dir(run.run_id) / artifact
+    assert run.params["started_from"] == "page" and path.exists()
+    assert run.summary["rows"][artifact] > 0
+    # the run fills its own view; a second view of the same experiment reads a notebook-only artifact and stays empty
+    assert empty_view_infos(at) == expected_empty_view_infos({(experiment, artifact)})
+    if experiment == "explanation_choice":
+        nfl = pd.read_csv(path)
+        assert (nfl[nfl.own]["rank"] == 1).all() and nfl.own.sum() == 8  # no free lunch: each wins its own column
+    if experiment == "contextual_bias":
+        weat_rows = pd.read_csv(path)
+        assert len(weat_rows) == 10 and weat_rows.effect_size.dropna().gt(0).all()  # the Caliskan tests, all biased
+
+
+def test_representations_page_sae_probe_on_benchmark_activations(runs_root):
+    "The paper's own datasets, read from the sae-probes wheel."
+    at = run_app(REPRESENTATIONS_PAGE, attr_steps=50, timeout=300)
+    set_widgets(at, SMALL_RUN_WIDGETS["sae_probing"] + [("selectbox", "probe_source", "benchmark")])
     click(at, "Train the SAE and probe")
-    probe_runs = store.runs(experiment="sae_probing")
-    benchmark_run = probe_runs[probe_runs.params.map(lambda p: p["source"]) == "benchmark"]
-    assert list(benchmark_run.status) == ["finished"], list(probe_runs.error)
-    rows = pd.read_csv(store.artifact_dir(benchmark_run.run_id.iloc[0]) / "probes.csv")
+    store = RunStore(runs_root)
+    runs = store.runs(experiment="sae_probing")
+    assert list(runs.status) == ["finished"], list(runs.error)
+    assert runs.params.iloc[0]["source"] == "benchmark"
+    rows = pd.read_csv(store.artifact_dir(runs.run_id.iloc[0]) / "probes.csv")
     assert set(rows.task) == {"87_glue_cola"} and rows.test_auc.between(0, 1).all()  # the one with a shifted set
-    assert [i.value.split(" run stored yet")[0] for i in at.info] == [  # the notebooks' own artifacts
-        "No explanation_disparities", "No biaslens"]
+    assert empty_view_infos(at) == expected_empty_view_infos({("sae_probing", "probes.csv")})
 
 
 def test_representations_page_refused_parameters_are_shown_and_stored(runs_root):
