@@ -23,6 +23,13 @@ def test_there_are_experiment_notebooks():
     assert "12_grokking.ipynb" in names and "13_grokking_critical_ratio.ipynb" in names
 
 
+def test_experiment_notebooks_are_smoke_sized_under_nbdev_test():
+    "`./dev test` runs experiment notebooks only here, through papermill; a plain `nbdev_test` must still size them down."
+    for nb in experiment_notebooks():
+        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        assert "smoke = smoke or in_test()" in code, f"{nb.name} does not shrink under nbdev_test (in_test())"
+
+
 @pytest.mark.parametrize("nb", experiment_notebooks(), ids=lambda p: p.stem)
 def test_smoke_run(nb, runs_root):
     assert main(["run", str(nb), "--smoke", "--runs", str(runs_root)]) == 0

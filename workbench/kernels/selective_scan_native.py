@@ -54,7 +54,7 @@ def _cpu_identity() -> str:
         return f"{platform.machine()} {platform.processor()}"
 
 
-# -ffp-contract=fast: fused multiply-adds (gcc drops them under -std=c11; 1.3-1.5x on the scan); -fopenmp-simd: the
+# -ffp-contract=fast: fused multiply-adds (gcc drops them under -std=c11; 1.2-1.5x on the scan); -fopenmp-simd: the
 # `omp simd` reductions vectorise without linking an OpenMP runtime
 OPTIMIZE_FLAGS = ("-O3", "-ffp-contract=fast", "-fopenmp-simd", "-fPIC", "-shared")
 
