@@ -4,33 +4,23 @@ import json
 import pytest
 
 from conftest import NBS
-from workbench.cli import main
+from workbench.cli import experiment_notebooks, main
 from workbench.runs import RunStore
 
 
-def experiment_notebooks():
-    "Notebooks with a cell tagged `parameters` (papermill's marker) are experiments."
-    found = []
-    for nb in sorted(NBS.glob("[0-9]*.ipynb")):
-        cells = json.loads(nb.read_text())["cells"]
-        if any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells):
-            found.append(nb)
-    return found
-
-
 def test_there_are_experiment_notebooks():
-    names = [nb.name for nb in experiment_notebooks()]
+    names = [nb.name for nb in experiment_notebooks(NBS)]
     assert "12_grokking.ipynb" in names and "13_grokking_critical_ratio.ipynb" in names
 
 
 def test_experiment_notebooks_are_smoke_sized_under_nbdev_test():
     "`./dev test` runs experiment notebooks only here, through papermill; a plain `nbdev_test` must still size them down."
-    for nb in experiment_notebooks():
+    for nb in experiment_notebooks(NBS):
         code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
         assert "smoke = smoke or in_test()" in code, f"{nb.name} does not shrink under nbdev_test (in_test())"
 
 
-@pytest.mark.parametrize("nb", experiment_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb", experiment_notebooks(NBS), ids=lambda p: p.stem)
 def test_smoke_run(nb, runs_root):
     assert main(["run", str(nb), "--smoke", "--runs", str(runs_root)]) == 0
     store = RunStore(runs_root)
