@@ -10,7 +10,8 @@ A = −(1..16) (S4D-real), D and δ_bias present; float32.
 Columns: milliseconds (best of the timed repetitions) of the forward alone and of forward+backward, and peak extra
 memory of one forward+backward in a fresh process (CPU: growth of the sampled resident set; CUDA:
 max_memory_allocated), for the Python-loop reference, the chunked PyTorch fast path, the compiled C loops (`native`,
-CPU, when a C compiler is there) and, when CUDA is available, the Triton kernels; then the ratios reference / ours. `--chunks` adds the fast path at those chunk lengths (time only).
+CPU, when a C compiler is there) and, when CUDA is available, the Triton kernels; then the ratios reference / ours.
+`--chunks` adds the fast path at those chunk lengths (time only).
 """
 import argparse
 import os
